@@ -1,0 +1,221 @@
+"""`coursebot`: the command line. One error boundary turns knowledge errors into messages and exit codes.
+
+Commands from the outer layers (`serve` from bot, `adapter` from adapters) are registered through the
+`coursebot.commands` entry points, so this module never imports them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .core import Knowledge
+from .errors import KnowledgeError
+from .settings import Settings, load_settings
+
+app = typer.Typer(help="coursebot: answers from the course's own materials, with citations.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+sources_app = typer.Typer(help="List and remove indexed sources.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+err = Console(stderr=True)
+out = Console()
+
+EXIT_ERROR, EXIT_PARTIAL = 1, 3
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        level=logging.INFO if verbose else logging.WARNING)
+    # httpx logs request URLs; Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@app.callback()
+def _main(ctx: typer.Context, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    setup_logging(verbose)
+    ctx.obj = load_settings()
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[item]}"), console=err,
+                    transient=False, disable=not err.is_terminal)
+
+
+def print_report(report, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for label, names in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        for name in names:
+            out.print(f"  [green]{label:>9}[/] {name}")
+    for f in report.failed + report.still_failing:
+        out.print(f"  [red]{'failed':>9}[/] {f['file']}: {f['error']}")
+    out.print(f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+              f"{len(report.unchanged)} unchanged, {len(report.failed) + len(report.still_failing)} failed; "
+              f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded) "
+              f"in {report.seconds:.1f}s")
+
+
+def _run_indexing(ctx, work, as_json: bool) -> None:
+    with Knowledge(settings_from(ctx)) as kb, progress_bar() as bar:
+        task = bar.add_task("indexing", total=None, item="")
+
+        def progress(name: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, item=name)
+
+        report = work(kb, progress)
+        bar.update(task, completed=bar.tasks[0].total or 0, item="")
+    print_report(report, as_json)
+    if report.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def ingest(ctx: typer.Context, paths: list[Path],
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Index files or folders (a folder's files get ids relative to it)."""
+    for p in paths:
+        if not p.exists():
+            raise KnowledgeError(f"{p}: no such file or folder")
+    _run_indexing(ctx, lambda kb, progress: kb.indexer.ingest(paths, progress), as_json)
+
+
+@app.command()
+def refresh(ctx: typer.Context, directory: Path,
+            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Re-index what changed in a folder: new, changed and deleted files; unchanged ones are skipped."""
+    if not directory.is_dir():
+        raise KnowledgeError(f"{directory}: not a folder")
+    _run_indexing(ctx, lambda kb, progress: kb.indexer.refresh(directory, progress), as_json)
+
+
+@sources_app.command("list")
+def sources_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Indexed sources with chunk counts, dates and errors."""
+    from .registry import list_sources
+
+    with Knowledge(settings_from(ctx)) as kb, kb.sessions() as s:
+        rows = [{"file": r.doc_id, "chunks": r.chunk_count, "indexed_at": r.indexed_at.isoformat()
+                 if r.indexed_at else None, "kind": r.kind, "error": r.error}
+                for r in list_sources(s, kb.store.name)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("file", "chunks", "indexed at", "error")
+    for r in rows:
+        table.add_row(r["file"], str(r["chunks"]), (r["indexed_at"] or "")[:19], r["error"] or "")
+    out.print(table)
+
+
+@sources_app.command("remove")
+def sources_remove(ctx: typer.Context, path: str) -> None:
+    """Remove a source (its id as `sources list` shows it) from the index."""
+    with Knowledge(settings_from(ctx)) as kb:
+        deleted = kb.indexer.remove(path)
+    out.print(f"removed {path} ({deleted} chunks)")
+
+
+@app.command()
+def search(ctx: typer.Context, query: str, k: Annotated[int, typer.Option("--k")] = 5,
+           week: Annotated[int | None, typer.Option(help="only this course week")] = None,
+           file: Annotated[str | None, typer.Option(help="only this source")] = None,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Hybrid search over the course, with provenance."""
+    with Knowledge(settings_from(ctx)) as kb:
+        hits = kb.retriever.search(query, k=k, week=week, file=file)
+    if as_json:
+        print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]}, ensure_ascii=False,
+                         indent=2))
+        return
+    for n, h in enumerate(hits, start=1):
+        out.print(f"[bold]{n}. {h.label}[/]  [dim]{h.file} · score {h.score:.3f}[/]")
+        out.print("   " + " ".join(h.text.split())[:240])
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Server, counts and models."""
+    s = settings_from(ctx)
+    info: dict = {"data_dir": str(s.resolved_data_dir), "weaviate": s.weaviate_url or "managed local server",
+                  "collection": s.collection, "embedder": s.embed_model,
+                  "generator": str(s.model_path(s.generator_model))}
+    with Knowledge(s) as kb:
+        info["weaviate_url"] = kb.server.url if kb.server else s.weaviate_url
+        info["server_up"] = bool(kb.client and kb.client.is_ready())
+        counts = kb.store.chunk_counts()
+        info["sources"], info["chunks"] = len(counts), sum(counts.values())
+    info["generator_present"] = Path(info["generator"]).is_file()
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    for key, value in info.items():
+        out.print(f"{key:>18}: {value}")
+
+
+def eval_collection(corpus: Path, s: Settings) -> str:
+    """The evaluation's own collection, named after the corpus and the chunking settings."""
+    from .chunking import META_KEYS
+
+    key = f"{corpus.resolve()}|{s.chunk_size}|{s.chunk_overlap}|{s.embed_model}|{','.join(META_KEYS)}|v2"
+    return "Eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@app.command("eval")
+def evaluate(ctx: typer.Context, qa: Path,
+             corpus: Annotated[Path, typer.Option(help="course folder the questions are about")],
+             k: Annotated[int, typer.Option("--k", help="chunks given to the generator")] = 5,
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Retrieval (hybrid vs BM25 vs vector) on a QA set; ingests the corpus into its own collection."""
+    from .evaluation import evaluate_retrieval, load_items
+
+    s = settings_from(ctx)
+    items = load_items(qa)
+    with Knowledge(s) as kb:
+        ev = kb.with_collection(eval_collection(corpus, s))
+        with progress_bar() as bar:
+            task = bar.add_task("indexing corpus", total=None, item="")
+            ev.indexer.refresh(corpus, lambda name, d, t: bar.update(task, completed=d, total=t, item=name))
+            task2 = bar.add_task("retrieval", total=None, item="")
+            retrieval = evaluate_retrieval(ev.retriever, items,
+                                           lambda d, t: bar.update(task2, completed=d, total=t))
+    result = {"retrieval": retrieval}
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table("retrieval", *[f"hit@{n}" for n in (1, 3, 5, 10)], "MRR", "n")
+    for mode, m in retrieval.items():
+        table.add_row(mode, *[f"{m[f'hit_at_{n}']:.3f}" for n in (1, 3, 5, 10)], f"{m['mrr']:.3f}", str(m["n"]))
+    out.print(table)
+
+
+def _register_plugins() -> None:
+    for ep in entry_points(group="coursebot.commands"):
+        try:
+            ep.load()(app)
+        except ImportError as e:  # an optional layer whose dependencies are not installed
+            logging.getLogger(__name__).debug("command %s unavailable: %s", ep.name, e)
+
+
+def main() -> None:
+    """Entry point: the one error boundary of the CLI."""
+    _register_plugins()
+    try:
+        app()
+    except KnowledgeError as e:
+        err.print(f"[red]error:[/] {e}")
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,96 @@
+"""`Knowledge`: the knowledge core opened once per process (CLI command, bot) and closed at the end.
+
+It owns the managed Weaviate server (when WEAVIATE_URL is unset), the client, the embedder, the
+registry and the collection; `indexer`, `retriever` and (later) the answerer are built from them.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+import weaviate
+from sqlalchemy.orm import Session, sessionmaker
+
+from .embedding import embedder_id, make_embedder
+from .errors import StoreUnavailable
+from .ingest import Indexer
+from .registry import make_sessionmaker
+from .retrieval import Retriever
+from .server import WeaviateServer
+from .settings import Settings
+from .store import ChunkStore, connect
+
+log = logging.getLogger(__name__)
+
+
+class Knowledge:
+    """Open with `with Knowledge(settings) as kb:`; nothing touches the network before `open()`."""
+
+    def __init__(self, settings: Settings, collection: str | None = None):
+        self.settings = settings
+        self.collection_name = collection or settings.collection
+        self.server: WeaviateServer | None = None
+        self.client: weaviate.WeaviateClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def open(self) -> Knowledge:
+        s = self.settings
+        if s.weaviate_url:
+            self.client = connect(s.weaviate_url, s.weaviate_grpc_port, s.weaviate_api_key)
+        else:
+            self.server = WeaviateServer(s.weaviate_bin.expanduser(), s.resolved_data_dir / "weaviate").start()
+            try:
+                self.client = connect(self.server.url, self.server.grpc_port)
+            except StoreUnavailable:
+                self.server.stop()
+                raise
+        self.store.ensure()
+        return self
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> Knowledge:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- parts -------------------------------------------------------------------------------------
+    @cached_property
+    def embedder(self):
+        return make_embedder(self.settings.embed_model, self.settings.embed_batch_size)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.settings.resolved_database_url)
+
+    @property
+    def store(self) -> ChunkStore:
+        if self.client is None:
+            raise StoreUnavailable("the knowledge base is not open")
+        return ChunkStore(self.client, self.collection_name, embedder_id(self.embedder))
+
+    @property
+    def indexer(self) -> Indexer:
+        s = self.settings
+        return Indexer(self.store, self.embedder, self.sessions, s.chunk_size, s.chunk_overlap,
+                       s.max_file_bytes, s.max_pages)
+
+    @property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder, self.settings.top_k, self.settings.hybrid_alpha)
+
+    def with_collection(self, name: str) -> Knowledge:
+        """A view on another collection sharing this connection (e.g. the evaluation's)."""
+        other = Knowledge(self.settings, name)
+        other.client, other.__dict__["embedder"] = self.client, self.embedder
+        other.__dict__["sessions"] = self.sessions
+        other.store.ensure()
+        return other

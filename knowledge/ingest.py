@@ -1,0 +1,250 @@
+"""Ingestion and incremental refresh: files → chunks → embeddings → Weaviate, tracked in the registry.
+
+Per file, in this order, so that an interruption at any point converges on the next run:
+1. parse, chunk and embed entirely in memory (a failure here changes nothing in the index);
+2. upsert the new version's chunks (ids derive from path + file hash + position, so a repeat
+   overwrites instead of duplicating);
+3. delete the chunks of any other version of that file;
+4. record the indexed version in the registry.
+If the run stops between 2 and 4, the registry still names the old version: the next run re-does the
+file, and `sweep` deletes chunks whose (file, version) the registry does not name.
+Unchanged files are skipped by hash; inside a changed file, chunks whose embedded text is unchanged
+reuse their stored vectors.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from sqlalchemy.orm import Session, sessionmaker
+
+from .chunking import describe, make_nodes
+from .errors import KnowledgeError, SourceNotFound
+from .filetypes import EXTENSIONS, sniff
+from .readers import read_units
+from .registry import Source, get_source, list_sources, utcnow, with_retry
+from .store import ChunkStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (file, done, total)
+
+
+@dataclass
+class ChangeReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)  # {"file", "error"}: failed in this run
+    still_failing: list[dict] = field(default_factory=list)  # same bad version as last time, not re-read
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.failed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FileOutcome:
+    doc_id: str
+    status: str  # added | changed | unchanged | failed | still_failing
+    chunks: int = 0
+    embedded: int = 0
+    error: str | None = None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def course_files(root: Path) -> list[Path]:
+    """Supported files under root, skipping hidden files and folders, in a stable order."""
+    if root.is_file():
+        return [root]
+    files = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in EXTENSIONS:
+            files.append(path)
+    return sorted(files)
+
+
+@dataclass
+class Indexer:
+    store: ChunkStore
+    embedder: BaseEmbedding
+    sessions: sessionmaker[Session]
+    chunk_size: int = 900
+    chunk_overlap: int = 150
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_pages: int = 2000
+
+    # -- one file ----------------------------------------------------------------------------------
+    def ingest_file(self, path: Path, root: Path) -> FileOutcome:
+        """Index one file (root decides its id); unchanged versions are skipped."""
+        path, root = path.resolve(), root.resolve()
+        doc_id = path.relative_to(root).as_posix()
+        sha = sha256_file(path)
+        with self.sessions() as s:
+            src = get_source(s, self.store.name, doc_id)
+        if src and src.sha256 == sha:
+            if src.error:  # an earlier failed version was replaced by the indexed one again
+                self._record(doc_id, root, sha, src.kind, path.stat().st_size, src.chunk_count)
+            return FileOutcome(doc_id, "unchanged", src.chunk_count)
+        if src and src.error_sha == sha:
+            return FileOutcome(doc_id, "still_failing", error=src.error)
+        try:
+            kind = sniff(path, self.max_file_bytes)
+            units = read_units(path, kind, self.max_pages)
+            nodes = make_nodes(units, describe(doc_id, sha), self.chunk_size, self.chunk_overlap)
+            embedded = self._embed(nodes, doc_id if src and src.indexed else None)
+        except KnowledgeError as e:
+            self._record_failure(doc_id, root, sha, str(e))
+            log.warning("not indexed: %s", e)
+            return FileOutcome(doc_id, "failed", error=str(e))
+        self.store.add(nodes)
+        self.store.delete_doc(doc_id, keep_sha=sha)
+        self._record(doc_id, root, sha, kind, path.stat().st_size, len(nodes))
+        return FileOutcome(doc_id, "changed" if src and src.indexed else "added", len(nodes), embedded)
+
+    def _embed(self, nodes, previous_doc: str | None) -> int:
+        """Attach embeddings, reusing stored vectors for chunks whose embedded text is unchanged."""
+        known = self.store.vectors_by_text_sha(previous_doc) if previous_doc else {}
+        todo = []
+        for node in nodes:
+            vec = known.get(node.metadata["text_sha"])
+            if vec is not None:
+                node.embedding = vec
+            else:
+                todo.append(node)
+        if todo:
+            texts = [n.get_content(metadata_mode="embed") for n in todo]
+            for node, vec in zip(todo, self.embedder.get_text_embedding_batch(texts), strict=True):
+                node.embedding = vec
+        return len(todo)
+
+    def _record(self, doc_id: str, root: Path, sha: str, kind: str | None, size: int, chunks: int) -> None:
+        def write():
+            with self.sessions.begin() as s:
+                src = get_source(s, self.store.name, doc_id) or Source(collection=self.store.name, doc_id=doc_id)
+                src.root, src.sha256, src.kind, src.size, src.chunk_count = str(root), sha, kind, size, chunks
+                src.indexed_at, src.error, src.error_sha = utcnow(), None, None
+                s.add(src)
+        with_retry(write)
+
+    def _record_failure(self, doc_id: str, root: Path, sha: str, error: str) -> None:
+        def write():
+            with self.sessions.begin() as s:
+                src = get_source(s, self.store.name, doc_id) or Source(collection=self.store.name, doc_id=doc_id,
+                                                                        root=str(root))
+                src.error, src.error_sha = error, sha
+                s.add(src)
+        with_retry(write)
+
+    # -- many files --------------------------------------------------------------------------------
+    def ingest(self, paths: list[Path], progress: Progress | None = None) -> ChangeReport:
+        """Index files and folders (a folder is its own root; a file's root is its folder)."""
+        report, start = ChangeReport(), time.monotonic()
+        jobs = [(f, p if p.is_dir() else p.parent) for p in map(Path.resolve, paths) for f in course_files(p)]
+        for i, (path, root) in enumerate(jobs):
+            if progress:
+                progress(path.name, i, len(jobs))
+            self._count(report, self.ingest_file(path, root))
+        report.seconds = time.monotonic() - start
+        return report
+
+    def refresh(self, root: Path, progress: Progress | None = None) -> ChangeReport:
+        """Bring the index in line with a folder: add new, re-index changed, drop vanished files."""
+        root = root.resolve()
+        report = self.ingest([root], progress)
+        start = time.monotonic() - report.seconds
+        present = {p.relative_to(root).as_posix() for p in course_files(root)}
+        with self.sessions() as s:
+            gone = [src.doc_id for src in list_sources(s, self.store.name)
+                    if src.root == str(root) and src.doc_id not in present]
+        for doc_id in gone:
+            self.remove(doc_id)
+            report.removed.append(doc_id)
+        self.sweep()
+        report.seconds = time.monotonic() - start
+        return report
+
+    def remove(self, doc_id: str) -> int:
+        """Remove a source from the index and the registry."""
+        with self.sessions() as s:
+            src = get_source(s, self.store.name, doc_id)
+        if src is None:
+            raise SourceNotFound(f"{doc_id} is not an indexed source")
+        deleted = self.store.delete_doc(doc_id)
+
+        def forget():
+            with self.sessions.begin() as s:
+                row = get_source(s, self.store.name, doc_id)
+                if row is not None:
+                    s.delete(row)
+        with_retry(forget)
+        return deleted
+
+    def sweep(self) -> int:
+        """Delete chunks whose (file, version) the registry does not name: leftovers of interrupted runs."""
+        with self.sessions() as s:
+            indexed = {src.doc_id: src.sha256 for src in list_sources(s, self.store.name) if src.indexed}
+        stale: set[tuple[str, str]] = set()
+        for obj in self.store.collection.iterator(return_properties=["file", "doc_sha"]):
+            f, sha = obj.properties.get("file"), obj.properties.get("doc_sha")
+            if indexed.get(f) != sha:
+                stale.add((f, sha))
+        for f, sha in stale:
+            if f in indexed:
+                self.store.delete_doc(f, keep_sha=indexed[f])
+            else:
+                self.store.delete_doc(f)
+        if stale:
+            log.info("swept stale chunks of %d file versions", len(stale))
+        return len(stale)
+
+    @staticmethod
+    def _count(report: ChangeReport, outcome: FileOutcome) -> None:
+        if outcome.status in ("failed", "still_failing"):
+            getattr(report, outcome.status).append({"file": outcome.doc_id, "error": outcome.error})
+        else:
+            getattr(report, outcome.status).append(outcome.doc_id)
+        if outcome.status in ("added", "changed"):
+            report.chunks_written += outcome.chunks
+            report.chunks_embedded += outcome.embedded
+
+
+@contextmanager
+def exclusive(lock_path: Path, wait: bool = True) -> Iterator[None]:
+    """A cross-process lock so two refreshes never run at once."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle, flags)
+        except BlockingIOError as e:
+            raise KnowledgeError(f"another refresh is running (lock {lock_path})") from e
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,195 @@
+"""A managed local weaviate-server: loopback only, free ports, data under the data dir.
+
+With WEAVIATE_URL set none of this runs; see `knowledge.store.connect`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+# Inherited variables that would override what we pass on the command line or our ports.
+_DROPPED_ENV = ("HOST", "PORT", "GRPC_PORT")
+
+
+def free_port(count: int = 1) -> int:
+    """A port P such that P..P+count-1 are all free on loopback."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            base = s.getsockname()[1]
+        if base + count > 65535:
+            continue
+        if all(_is_free(base + i) for i in range(count)):
+            return base
+    raise StoreUnavailable("no free loopback ports for weaviate-server")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def is_ready(http_port: int, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{http_port}/v1/.well-known/ready", timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class WeaviateServer:
+    """A weaviate-server child process whose data lives in `data_dir`.
+
+    `start()` reuses a server already running for the same data dir (recorded in server.json) and
+    then leaves it running on `stop()`; a server it started itself it stops.
+    """
+
+    binary: Path
+    data_dir: Path
+    http_port: int = 0
+    grpc_port: int = 0
+    pid: int | None = None
+    owned: bool = False
+    _proc: subprocess.Popen | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "server.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "weaviate.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.http_port}"
+
+    def start(self, timeout: float = 90.0) -> WeaviateServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._reuse():
+            return self
+        if not self.binary.is_file():
+            raise StoreUnavailable(
+                f"weaviate-server not found at {self.binary}. Run ./scripts/setup.sh (needs Go), "
+                "start Weaviate with 'docker compose up -d weaviate', or set WEAVIATE_URL to a server.")
+        self.http_port, self.grpc_port = free_port(), free_port()
+        gossip, raft = free_port(2), free_port(2)
+        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        env.update({
+            "PERSISTENCE_DATA_PATH": str(self.data_dir / "db"),
+            "GRPC_PORT": str(self.grpc_port),
+            "CLUSTER_HOSTNAME": "coursebot-node",
+            "CLUSTER_BIND_ADDR": HOST,
+            "CLUSTER_ADVERTISE_ADDR": HOST,
+            "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
+            "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
+            "CLUSTER_IN_LOCALHOST": "true",
+            "RAFT_PORT": str(raft),
+            "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
+            "RAFT_JOIN": f"coursebot-node:{raft}",
+            "RAFT_BOOTSTRAP_EXPECT": "1",
+            "DISABLE_TELEMETRY": "true",
+            "GO_PROFILING_DISABLE": "true",
+            "API_BASED_MODULES_DISABLED": "true",
+            "DEFAULT_VECTORIZER_MODULE": "none",
+            "ENABLE_MODULES": "",
+            "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
+            "LOG_LEVEL": "warning",
+            "QUERY_DEFAULTS_LIMIT": "25",
+        })
+        log_handle = self.log_file.open("ab")
+        self._proc = subprocess.Popen(
+            [str(self.binary), "--host", HOST, "--port", str(self.http_port), "--scheme", "http"],
+            cwd=self.data_dir, env=env, stdout=log_handle, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log_handle.close()
+        self.pid, self.owned = self._proc.pid, True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise StoreUnavailable(f"weaviate-server exited with code {self._proc.returncode}:\n"
+                                       f"{self.log_tail()}")
+            if is_ready(self.http_port):
+                self.state_file.write_text(json.dumps(
+                    {"pid": self.pid, "http_port": self.http_port, "grpc_port": self.grpc_port}))
+                log.info("weaviate-server ready on %s (pid %s)", self.url, self.pid)
+                return self
+            time.sleep(0.25)
+        self.stop()
+        raise StoreUnavailable(f"weaviate-server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _reuse(self) -> bool:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return False
+        if _pid_alive(state.get("pid", -1)) and is_ready(state.get("http_port", 0)):
+            self.pid, self.http_port, self.grpc_port = state["pid"], state["http_port"], state["grpc_port"]
+            self.owned = False
+            log.info("reusing weaviate-server on %s (pid %s)", self.url, self.pid)
+            return True
+        return False
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the server if this object started it (SIGTERM, then SIGKILL)."""
+        if not self.owned or self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+        self.state_file.unlink(missing_ok=True)
+        self.owned = False
+
+    def kill(self) -> None:
+        """Kill -9, as a crash would (for fault tests)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+        self.state_file.unlink(missing_ok=True)
+        self.owned = False
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> WeaviateServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

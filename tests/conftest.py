@@ -1,0 +1,59 @@
+"""Shared fixtures: a real weaviate-server for the session, settings in a temp dir, a fresh collection."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from knowledge.core import Knowledge
+from knowledge.server import WeaviateServer
+from knowledge.settings import CACHE_DIR, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SAMPLE_COURSE = REPO / "sample_course"
+MODELS_DIR = Path(os.environ.get("COURSEBOT_MODELS_DIR", CACHE_DIR / "models"))
+TINY_MODEL = MODELS_DIR / "smollm2-135m-instruct-q4_1.gguf"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not SHARED.is_dir():
+        skip = pytest.mark.skip(reason="../shared is absent")
+        for item in items:
+            if "shared" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def weaviate_server(tmp_path_factory):
+    binary = Path(os.environ.get("COURSEBOT_WEAVIATE_BIN", CACHE_DIR / "bin" / "weaviate-server"))
+    if not binary.is_file():
+        pytest.fail(f"weaviate-server missing at {binary}: run make setup")
+    server = WeaviateServer(binary, tmp_path_factory.mktemp("weaviate")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, weaviate_server, monkeypatch) -> Settings:
+    for var in ("COURSEBOT_COLLECTION", "DATABASE_URL", "COURSEBOT_MATERIALS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return Settings(data_dir=tmp_path / "data", weaviate_url=weaviate_server.url,
+                    weaviate_grpc_port=weaviate_server.grpc_port, models_dir=MODELS_DIR,
+                    collection=f"Test_{uuid.uuid4().hex[:12]}", _env_file=None)
+
+
+@pytest.fixture
+def kb(settings):
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    with Knowledge(settings) as k:
+        yield k
+        k.store.drop()
+
+
+@pytest.fixture(scope="session")
+def sample_course() -> Path:
+    return SAMPLE_COURSE
