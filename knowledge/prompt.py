@@ -1,0 +1,79 @@
+"""The answer prompt: a fixed Spanish system prompt (byte-identical across requests, so llama.cpp
+reuses its KV cache), then the numbered sources with their labels, a short history and the question."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .retrieval import Hit
+from .text import content_words, overlap, split_sentences
+
+SYSTEM_PROMPT = """Eres el asistente del curso «{course}». Respondes preguntas de estudiantes usando solo las fuentes numeradas que acompañan cada pregunta (diapositivas, notebooks y documentos del curso).
+
+Instrucciones:
+- Responde en una a tres oraciones completas, con los datos concretos que dan las fuentes: valores, nombres, pasos o fórmulas.
+- Después de cada afirmación, indica entre corchetes el número de la fuente que la respalda, por ejemplo [1] o [2].
+- Usa solo la información de las fuentes. Si las fuentes no contienen la respuesta, responde exactamente: «No encuentro esa información en los materiales del curso.» y no agregues nada inventado.
+- Responde en el mismo idioma en que está escrita la pregunta."""
+
+DECLINE_SENTENCE = "No encuentro esa información en los materiales del curso."
+
+
+@dataclass
+class Source:
+    """A retrieved chunk as shown to the model: its number, label and (trimmed) text."""
+
+    n: int
+    hit: Hit
+    text: str
+
+    def render(self) -> str:
+        return f"[{self.n}] {self.hit.label}\n{self.text}"
+
+
+def system_prompt(course: str) -> str:
+    return SYSTEM_PROMPT.format(course=course)
+
+
+def trim(text: str, question: str, max_chars: int) -> str:
+    """Keep the sentences of a chunk that share most words with the question, in their original order."""
+    if len(text) <= max_chars:
+        return text
+    sentences = split_sentences(text)
+    q = content_words(question)
+    ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(q, content_words(sentences[i])), i))
+    keep, used = set(), 0
+    for i in ranked:
+        if used + len(sentences[i]) + 1 > max_chars:
+            continue
+        keep.add(i)
+        used += len(sentences[i]) + 1
+    if not keep:
+        return text[:max_chars].rsplit(" ", 1)[0] + " …"
+    return " ".join(sentences[i] for i in sorted(keep))
+
+
+def select_sources(hits: list[Hit], question: str, max_sources: int, max_chars_per_source: int,
+                   max_total_chars: int) -> list[Source]:
+    """The best hits that fit the character budget, numbered from 1 (fewer, better chunks)."""
+    sources, used = [], 0
+    for hit in hits[:max_sources]:
+        budget = min(max_chars_per_source, max_total_chars - used)
+        if budget < 120:
+            break
+        text = trim(hit.text, question, budget)
+        sources.append(Source(len(sources) + 1, hit, text))
+        used += len(text)
+    return sources
+
+
+def build_messages(system: str, sources: list[Source], question: str,
+                   history: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Chat messages: fixed system prompt first, then everything that varies."""
+    parts = ["Fuentes:", *[s.render() for s in sources]]
+    if history:
+        parts.append("Conversación previa:")
+        for q, a in history:
+            parts.append(f"Estudiante: {q}\nAsistente: {a}")
+    parts.append(f"Pregunta: {question}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]

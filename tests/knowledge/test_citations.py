@@ -1,0 +1,76 @@
+import random
+import re
+
+import pytest
+
+from knowledge.citations import attribute, parse_markers, strip_markers
+
+SOURCES = [
+    "LoRA congela los pesos del modelo y entrena matrices de bajo rango A y B.",
+    "El early stopping detiene el entrenamiento si no hay mejora en 20 rondas.",
+    "La validación cruzada usa cinco pliegues en el curso.",
+]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Según [1], es así.", [1]),
+    ("Ver [1, 3].", [1, 3]),
+    ("Ver [1][2].", [1, 2]),
+    ("Ver 【2】.", [2]),
+    ("Ver [fuente 3] y [Fuente 1].", [3, 1]),
+    ("Ver [^2].", [2]),
+    ("Ver [[1]].", [1]),
+    ("Ver [1-3].", [1, 2, 3]),
+    ("Ver [99] y [0] y [4].", []),
+    ("Ver [1, 99].", [1]),
+    ("código x[0] = lista[2]", [2]),
+])
+def test_parse_markers(text, expected):
+    assert parse_markers(text, 3) == expected
+
+
+def test_markers_are_renumbered_by_first_citation():
+    out = attribute("El early stopping detiene tras 20 rondas sin mejora [2]. LoRA entrena matrices de bajo "
+                    "rango [1].", SOURCES)
+    assert [(c.n, c.source) for c in out.citations] == [(1, 2), (2, 1)]
+    assert out.text == ("El early stopping detiene tras 20 rondas sin mejora [1]. LoRA entrena matrices de bajo "
+                        "rango [2].")
+
+
+def test_invalid_markers_are_dropped_and_sentence_attributed_by_overlap():
+    out = attribute("LoRA congela los pesos y entrena matrices de bajo rango [7].", SOURCES)
+    assert [c.source for c in out.citations] == [1]
+    assert "[7]" not in out.text and out.text.endswith("[1].")
+
+
+def test_unmarked_sentence_attributed_to_supporting_source():
+    out = attribute("La validación cruzada del curso usa cinco pliegues.", SOURCES)
+    assert [c.source for c in out.citations] == [3]
+    assert out.support > 0.5
+
+
+def test_made_up_sentence_gets_no_citation_and_low_support():
+    out = attribute("Las oficinas abren los lunes a las ocho en el edificio central.", SOURCES)
+    assert out.citations == []
+    assert out.unsupported == 1 and out.support < 0.3
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_marker_strings_never_cite_unretrieved_sources(seed):
+    rng = random.Random(seed)
+    pieces = ["[", "]", "【", "】", ",", " ", "-", "^", "fuente", "[[", "]]"] + [str(rng.randint(0, 120))
+                                                                              for _ in range(6)]
+    noise = "".join(rng.choice(pieces) for _ in range(40))
+    out = attribute(f"LoRA entrena matrices {noise} de bajo rango. Otra frase {noise}.", SOURCES)
+    assert all(1 <= c.source <= len(SOURCES) for c in out.citations)
+    shown = {int(n) for n in re.findall(r"\[(\d+)\]", out.text)}
+    assert shown <= {c.n for c in out.citations}
+
+
+def test_strip_markers_leaves_clean_text():
+    assert strip_markers("Texto [1] con [2, 3] marcas [] .") == "Texto con marcas."
+
+
+def test_empty_answer():
+    out = attribute("", SOURCES)
+    assert out.text == "" and out.citations == [] and out.support == 0.0
