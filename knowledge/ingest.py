@@ -27,7 +27,14 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from sqlalchemy.orm import Session, sessionmaker
 
 from .chunking import describe, make_nodes
-from .errors import KnowledgeError, SourceNotFound
+from .errors import (
+    FileTooLarge,
+    KnowledgeError,
+    SourceNotFound,
+    SourceUnreadable,
+    UnsafePath,
+    UnsupportedFileType,
+)
 from .filetypes import EXTENSIONS, sniff
 from .readers import read_units
 from .registry import Source, get_source, list_sources, utcnow, with_retry
@@ -35,6 +42,8 @@ from .store import ChunkStore
 
 log = logging.getLogger(__name__)
 
+# What makes a file fail (recorded, index untouched); store errors propagate and stop the run.
+FILE_ERRORS = (SourceUnreadable, UnsupportedFileType, FileTooLarge, UnsafePath)
 Progress = Callable[[str, int, int], None]  # (file, done, total)
 
 
@@ -117,11 +126,11 @@ class Indexer:
             kind = sniff(path, self.max_file_bytes)
             units = read_units(path, kind, self.max_pages)
             nodes = make_nodes(units, describe(doc_id, sha), self.chunk_size, self.chunk_overlap)
-            embedded = self._embed(nodes, doc_id if src and src.indexed else None)
-        except KnowledgeError as e:
+        except FILE_ERRORS as e:
             self._record_failure(doc_id, root, sha, str(e))
             log.warning("not indexed: %s", e)
             return FileOutcome(doc_id, "failed", error=str(e))
+        embedded = self._embed(nodes, doc_id if src and src.indexed else None)
         self.store.add(nodes)
         self.store.delete_doc(doc_id, keep_sha=sha)
         self._record(doc_id, root, sha, kind, path.stat().st_size, len(nodes))
@@ -214,7 +223,7 @@ class Indexer:
             f, sha = obj.properties.get("file"), obj.properties.get("doc_sha")
             if indexed.get(f) != sha:
                 stale.add((f, sha))
-        for f, sha in stale:
+        for f, _sha in stale:
             if f in indexed:
                 self.store.delete_doc(f, keep_sha=indexed[f])
             else:

@@ -158,7 +158,7 @@ class ChunkStore:
         with translate_errors(f"reading chunks of {doc_id}"):
             res = self.collection.query.fetch_objects(
                 filters=wvc.query.Filter.by_property("file").equal(doc_id), include_vector=True,
-                return_properties=["text_sha"], limit=100_000)
+                return_properties=["text_sha"], limit=10_000)  # the server's QUERY_MAXIMUM_RESULTS
         for obj in res.objects:
             vec = obj.vector.get("default") if isinstance(obj.vector, dict) else obj.vector
             if vec is not None:

@@ -4,8 +4,8 @@
 ``{base_url}/file/bot<token>/<file_path>``. Its base class `BotState` holds users, chats, messages, files
 and pending updates, and offers the driver methods tests use to play users (send_text, send_document,
 press_button) and to inspect what the bot did (bot_messages, calls, uploaded_files, wait_for).
-Driver methods are plain sync methods and thread-safe; a long-polling getUpdates wakes up when they queue
-an update. Only the behaviour the bot under test needs is emulated, with Telegram's error descriptions.
+Driver methods are thread-safe sync methods (plus wait_for_async); a long-polling getUpdates wakes up as
+soon as they queue an update. Only what a bot like ours uses is emulated, with Telegram's error descriptions.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "recor
                 "upload_video_note"}
 DEFAULT_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
                    "inline_query", "chosen_inline_result", "my_chat_member", "poll", "poll_answer"}
-SPACES = " \t\r\n\v\f"
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message")
 
@@ -63,121 +62,85 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _decode_entity(text: str, pos: int) -> tuple[str, int]:
-    """Decode an HTML entity at text[pos] like tdlib does: ("", pos) when it is not one (a literal '&')."""
-    m = re.compile(r"&(?:#x([0-9a-fA-F]+)|#([0-9]+)|([a-zA-Z]+));?").match(text, pos)
-    if not m:
-        return "", pos
-    if m[3] is not None:
-        char = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}.get(m[3], "")
-    else:
-        code = int(m[1], 16) if m[1] else int(m[2])
-        char = chr(code) if 0 < code < 0x10FFFF and m.end() - pos <= 10 else ""
-    return char, m.end() if char else pos
+_S, _NAME = "[ \t\n\r\f\v]", "[^ \t\n\r\f\v=>]+"
+_ATTR = rf"""({_NAME}){_S}*(?:(=){_S}*("[^"]*"|'[^']*'|[A-Za-z0-9.-]*))?"""
+ENTITY = re.compile(r"&(?:#x([0-9a-fA-F]*)|#([0-9]*)|([a-zA-Z]*));?")
+TAG_NAME = re.compile(r"<([^ \t\n\r\f\v>]*)")
+TAG_REST = re.compile(rf"((?:{_S}+{_ATTR})*){_S}*>")  # attributes, then ">"
+ATTRIBUTE = re.compile(rf"{_S}*{_ATTR}")
+END_TAG = re.compile(r"</([^ \t\n\r\f\v>]*)[ \t\n\r\f\v]*>")
+
+
+def _unescape(text: str) -> str:
+    """Decode entities as tdlib does: &lt; &gt; &amp; &quot; and numeric ones; any other '&' stays literal."""
+
+    def decode(m: re.Match) -> str:
+        if m[3] is not None:
+            return {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}.get(m[3], m[0])
+        code = int(m[1] or "0", 16) if m[1] is not None else int(m[2] or "0")
+        return chr(code) if 0 < code < 0x10FFFF and len(m[0].rstrip(";")) < 10 else m[0]
+
+    return ENTITY.sub(decode, text)
 
 
 def parse_html(text: str) -> tuple[str, list[dict]]:
-    """Parse Telegram's HTML subset as tdlib does; returns (plain text, entities) or raises ApiError."""
+    """Parse Telegram's HTML subset like tdlib; returns (plain text, entities) or raises ApiError.
+
+    Tag and nesting errors carry tdlib's descriptions; malformed attributes are all "Unclosed start tag".
+    """
     out: list[str] = []
     entities: list[dict] = []
-    stack: list[tuple[str, str, int]] = []  # (tag, argument, utf16 offset)
-    n, i, u16 = len(text), 0, 0
+    stack: list[tuple[str, str, int]] = []  # open tags: (name, argument, utf16 offset)
+    pos, u16 = 0, 0
 
-    def fail(message: str) -> ApiError:
-        return ApiError(400, f"Bad Request: can't parse entities: {message}")
+    def fail(message: str, at: int = -1, detail: str = "") -> ApiError:
+        offset = f" at byte offset {len(text[:at].encode())}" if at >= 0 else ""
+        return ApiError(400, f"Bad Request: can't parse entities: {message}{offset}{detail}")
 
-    def at(pos: int) -> str:
-        return f"at byte offset {len(text[:pos].encode())}"
-
-    while i < n:
-        if text[i] == "&":
-            char, end = _decode_entity(text, i)
-            if char:
-                out.append(char)
-                u16, i = u16 + utf16_len(char), end
-                continue
-        if text[i] != "<":
-            out.append(text[i])
-            u16, i = u16 + utf16_len(text[i]), i + 1
-            continue
-        begin, i = i, i + 1
-        if i < n and text[i] == "/":  # end tag
+    while True:
+        lt = text.find("<", pos)
+        chunk = _unescape(text[pos:] if lt < 0 else text[pos:lt])
+        out.append(chunk)
+        u16 += utf16_len(chunk)
+        if lt < 0:
+            break
+        if text.startswith("</", lt):
+            end = END_TAG.match(text, lt)
             if not stack:
-                raise fail(f"Unexpected end tag {at(begin)}")
-            j = i + 1
-            while j < n and text[j] not in SPACES and text[j] != ">":
-                j += 1
-            name = text[i + 1:j].lower()
-            while j < n and text[j] in SPACES:
-                j += 1
-            if j >= n or text[j] != ">":
-                raise fail(f"Unclosed end tag {at(begin)}")
+                raise fail("Unexpected end tag", lt)
+            if not end:
+                raise fail("Unclosed end tag", lt)
             tag, arg, start = stack.pop()
-            if name and name != tag:
-                raise fail(f'Unmatched end tag {at(begin)}, expected "</{tag}>", found "</{name}>"')
+            if end[1] and end[1].lower() != tag:
+                raise fail("Unmatched end tag", lt, f', expected "</{tag}>", found "</{end[1]}>"')
             if u16 > start:
                 entities.append(_tag_entity(tag, arg, start, u16 - start, entities))
-            i = j + 1
+            pos = end.end()
             continue
-        j = i
-        while j < n and text[j] not in SPACES and text[j] != ">":
-            j += 1
-        if j >= n:
-            raise fail(f"Unclosed start tag {at(begin)}")
-        tag = text[i:j].lower()
+        name = TAG_NAME.match(text, lt)[1]
+        if lt + 1 + len(name) >= len(text):
+            raise fail("Unclosed start tag", lt)
+        tag, rest = name.lower(), TAG_REST.match(text, lt + 1 + len(name))
         if tag not in HTML_TAGS:
-            raise fail(f'Unsupported start tag "{tag}" {at(begin)}')
+            raise fail(f'Unsupported start tag "{tag}"', lt)
+        if not rest:
+            raise fail("Unclosed start tag", lt)
         arg = ""
-        while text[j] != ">":
-            while j < n and text[j] in SPACES:
-                j += 1
-            if j < n and text[j] == ">":
-                break
-            k = j
-            while k < n and text[k] not in SPACES and text[k] not in "=>":
-                k += 1
-            attr, j = text[j:k].lower(), k
-            if not attr:
-                raise fail(f'Empty attribute name in the tag "{tag}" {at(begin)}')
-            while j < n and text[j] in SPACES:
-                j += 1
-            if tag == "blockquote" and attr == "expandable" and (j >= n or text[j] != "="):
-                arg = "expandable"
-                if j >= n:
-                    raise fail(f"Unclosed start tag {at(begin)}")
-                continue
-            if j >= n or text[j] != "=":
-                raise fail(f'Expected equal sign in declaration of an attribute of the tag "{tag}" '
-                           f"{at(begin)}")
-            j += 1
-            while j < n and text[j] in SPACES:
-                j += 1
-            if j >= n:
-                raise fail(f'Unclosed start tag "{tag}" {at(begin)}')
-            if text[j] in "'\"":
-                quote, value, j = text[j], [], j + 1
-                while j < n and text[j] != quote:
-                    char, end = _decode_entity(text, j) if text[j] == "&" else ("", j)
-                    value.append(char or text[j])
-                    j = end if char else j + 1
-                j, value_text = j + 1, "".join(value)
-            else:
-                k = j
-                while k < n and (text[k].isalnum() or text[k] in ".-"):
-                    k += 1
-                if k < n and text[k] not in SPACES and text[k] != ">":
-                    raise fail(f"Unexpected end of name token {at(k)}")
-                value_text, j = text[j:k].lower(), k
-            if j >= n:
-                raise fail(f"Unclosed start tag {at(begin)}")
+        for attr, equals, value in ATTRIBUTE.findall(rest[1]):
+            attr = attr.lower()
+            if not equals and (tag, attr) != ("blockquote", "expandable"):
+                raise fail(f'Expected equal sign in declaration of an attribute of the tag "{tag}"', lt)
+            value = _unescape(value[1:-1]) if value[:1] in ("'", '"') else value.lower()
             if (tag, attr) in {("a", "href"), ("span", "class"), ("tg-emoji", "emoji-id")}:
-                arg = value_text
-            elif tag == "code" and attr == "class" and value_text.startswith("language-"):
-                arg = value_text[9:]
+                arg = value
+            elif tag == "code" and attr == "class" and value.startswith("language-"):
+                arg = value[9:]
+            elif tag == "blockquote" and attr == "expandable":
+                arg = "expandable"
         if tag == "span" and arg != "tg-spoiler":
-            raise fail(f'Tag "span" must have class "tg-spoiler" {at(begin)}')
+            raise fail('Tag "span" must have class "tg-spoiler"', lt)
         stack.append((tag, arg, u16))
-        i = j + 1
+        pos = rest.end()
     if stack:
         raise fail(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
     for entity in entities:
@@ -251,6 +214,7 @@ class BotState:
         self._callbacks: dict[str, dict] = {}
         self._commands: dict[tuple[str, str], list[dict]] = {}
         self._calls: list[tuple[str, dict]] = []
+        self._uploads: list[tuple[str, int, int]] = []  # sendDocument uploads: (file_id, chat_id, message_id)
 
     # --- driver: play users ---------------------------------------------------------------------
 
@@ -265,7 +229,8 @@ class BotState:
                 chat = {"id": chat_id, "type": "private", "first_name": user["first_name"],
                         "username": user["username"]}
             else:
-                chat = {"id": chat_id, "type": chat_type, "title": title or f"Group {chat_id}"}
+                title = title or self._chats.get(chat_id, {}).get("title") or f"Group {chat_id}"
+                chat = {"id": chat_id, "type": chat_type, "title": title}
             self._chats[chat_id] = chat
             self._message_ids.setdefault(chat_id, itertools.count(1))
             return copy.deepcopy(chat)
@@ -293,7 +258,9 @@ class BotState:
         """Queue a message with a document from a user; file_size fakes the size getFile sees."""
         with self._lock:
             document = self._store_file(filename, data, mime_type or "application/octet-stream", file_size)
-        return self._user_message(user_id, chat_id, "private", None, None, None, document=document,
+        with self._lock:
+            chat_type = self._chats.get(user_id if chat_id is None else chat_id, {}).get("type", "private")
+        return self._user_message(user_id, chat_id, chat_type, None, None, None, document=document,
                                   caption=caption)
 
     def press_button(self, user_id: int, message_id: int, callback_data: str,
@@ -329,10 +296,10 @@ class BotState:
                     if chat_id is None or key[0] == chat_id]
 
     def uploaded_files(self, chat_id: int | None = None) -> list[dict]:
-        """Documents the bot sent: dicts with file_id, file_name, mime_type, data, chat_id, message_id."""
+        """Files the bot uploaded via sendDocument (file_id, file_name, mime_type, data, chat_id, ...)."""
         with self._lock:
-            return [{**self._files[r["document"]["file_id"]], "chat_id": r["chat_id"],
-                     "message_id": r["message_id"]} for r in self.bot_messages(chat_id) if r["document"]]
+            return [{**self._files[file_id], "chat_id": chat, "message_id": message_id}
+                    for file_id, chat, message_id in self._uploads if chat_id in (None, chat)]
 
     def commands(self, scope: dict | None = None, language_code: str = "") -> list[dict]:
         with self._lock:
@@ -442,18 +409,12 @@ class TelegramEmulator(BotState):
         self._closing = False
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
-        self._injected: dict[str, list[ApiError]] = {}
         self._methods = {name[4:].lower(): getattr(self, name) for name in dir(self)
                          if name.startswith("api_")}
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    def inject_error(self, method: str, code: int, description: str, times: int = 1) -> None:
-        """Make the next `times` calls of `method` fail with this error."""
-        with self._lock:
-            self._injected.setdefault(method.lower(), []).extend([ApiError(code, description)] * times)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -487,7 +448,11 @@ class TelegramEmulator(BotState):
         started = asyncio.run_coroutine_threadsafe(self.start(), loop)
         self._thread = threading.Thread(target=loop.run_forever, name="telegram-emulator", daemon=True)
         self._thread.start()
-        started.result(timeout)
+        try:
+            started.result(timeout)
+        except BaseException:
+            self.stop_thread(timeout)
+            raise
         return self
 
     def stop_thread(self, timeout: float = 10.0) -> None:
@@ -527,7 +492,10 @@ class TelegramEmulator(BotState):
     async def _read_params(self, request: web.Request) -> dict:
         params: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json" and request.can_read_body:
-            body = await request.json()
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
             if not isinstance(body, dict):
                 raise ApiError(400, "Bad Request: parameters must be a JSON object")
             params.update(body)
@@ -556,8 +524,6 @@ class TelegramEmulator(BotState):
                 handler = self._methods.get(method.lower())
                 if handler is None:
                     raise ApiError(404, "Not Found")
-                if injected := self._injected.get(method.lower()):
-                    raise injected.pop(0)
                 result = None if method.lower() == "getupdates" else handler(params)
             if method.lower() == "getupdates":
                 result = await self.api_getUpdates(params)
@@ -613,8 +579,7 @@ class TelegramEmulator(BotState):
     def api_close(self, params: dict) -> bool:
         return True
 
-    def api_logOut(self, params: dict) -> bool:
-        return True
+    api_logOut = api_close
 
     def _formatted(self, params: dict, key: str, limit: int, empty_ok: bool = False) -> dict:
         """Validate a text/caption with its parse_mode; returns the fields to store."""
@@ -672,7 +637,8 @@ class TelegramEmulator(BotState):
             "raw_text": content.get("raw"), "parse_mode": content.get("parse_mode"),
             "entities": message.get("entities") or message.get("caption_entities"), "reply_markup": markup,
             "reply_to_message_id": reply_to, "document": message.get("document"),
-            "caption": message.get("caption"), "history": [], "message": message}
+            "caption": message.get("caption"), "history": [],
+            "message": self._messages[(chat["id"], message["message_id"])]}
         return message
 
     def api_sendMessage(self, params: dict) -> dict:
@@ -704,7 +670,7 @@ class TelegramEmulator(BotState):
                 message[name] = value
         message["edit_date"] = int(time.time())
         record.update(text=content["text"], raw_text=content["raw"], parse_mode=content["parse_mode"],
-                      entities=content["entities"], reply_markup=markup, message=message)
+                      entities=content["entities"], reply_markup=markup)
         return copy.deepcopy(message)
 
     def api_sendChatAction(self, params: dict) -> bool:
@@ -750,14 +716,18 @@ class TelegramEmulator(BotState):
 
     def api_sendDocument(self, params: dict) -> dict:
         chat, document = self._chat(params), params.get("document")
-        if isinstance(document, Upload):
+        upload = isinstance(document, Upload)
+        if upload:
             info = self._store_file(document.filename, document.data, document.content_type)
         elif isinstance(document, str) and document in self._files:
             info = {k: v for k, v in self._files[document].items() if k not in ("data", "file_path")}
         else:
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         content = self._formatted(params, "caption", MAX_CAPTION, empty_ok=True)
-        return self._bot_message(chat, params, content, document=info)
+        message = self._bot_message(chat, params, content, document=info)
+        if upload:
+            self._uploads.append((info["file_id"], chat["id"], message["message_id"]))
+        return message
 
     def _copy_source(self, params: dict, what: str) -> dict:
         source = self._chat(params, "from_chat_id")

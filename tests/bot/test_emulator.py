@@ -139,7 +139,8 @@ def test_edit_message_text():
         edited = await bot.edit_message_text("<i>v2</i>", USER, sent.message_id, parse_mode="HTML")
         assert edited.text == "v2" and edited.edit_date is not None
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="ok")]])
-        await bot.edit_message_text("<i>v2</i>", USER, sent.message_id, parse_mode="HTML", reply_markup=markup)
+        await bot.edit_message_text("<i>v2</i>", USER, sent.message_id, parse_mode="HTML",
+                                    reply_markup=markup)
         with pytest.raises(BadRequest, match="Message to edit not found"):
             await bot.edit_message_text("x", USER, 999)
         [record] = emu.bot_messages(USER)
@@ -184,6 +185,26 @@ def test_offset_limit_and_allowed_updates():
         assert emu.pending_updates() == []
         emu.send_text(USER, "text only")
         assert await bot.get_updates(allowed_updates=["callback_query"]) == ()
+
+    run(scenario)
+
+
+def test_group_chat_entities_and_documents():
+    async def scenario(emu, bot):
+        group = -100123
+        msg = emu.send_text(USER, "/ask@coursebot_test what is @coursebot_test?", chat_id=group,
+                            chat_type="supergroup")
+        assert msg["chat"] == {"id": group, "type": "supergroup", "title": f"Group {group}"}
+        assert [(e["type"], e["offset"], e["length"]) for e in msg["entities"]] == [
+            ("bot_command", 0, 19), ("mention", 28, 15)]
+        doc = emu.send_document(USER, "slides.pptx", b"PK", chat_id=group)
+        assert doc["chat"]["type"] == "supergroup"
+        [first, second] = await bot.get_updates()
+        assert first.message.chat.type == "supergroup" and first.message.text.startswith("/ask")
+        assert second.message.document.file_name == "slides.pptx"
+        reply = await bot.send_message(group, "answer", reply_to_message_id=msg["message_id"])
+        assert reply.chat.id == group and reply.reply_to_message.from_user.id == USER
+        assert [r["text"] for r in emu.bot_messages(group)] == ["answer"]
 
     run(scenario)
 
@@ -240,11 +261,12 @@ def test_files_roundtrip_and_limits():
         sent = await bot.send_document(USER, b"answer,42\n", filename="answers.csv",
                                        caption="<b>Results</b>", parse_mode="HTML")
         assert sent.document.file_name == "answers.csv" and sent.caption == "Results"
+        resent = await bot.send_document(USER, sent.document.file_id)  # by file_id: not a new upload
+        assert resent.document.file_id == sent.document.file_id
         [upload] = emu.uploaded_files(USER)
         assert upload["data"] == b"answer,42\n" and upload["file_name"] == "answers.csv"
         assert upload["message_id"] == sent.message_id
-        resent = await bot.send_document(USER, sent.document.file_id)
-        assert resent.document.file_id == sent.document.file_id
+        assert emu.bot_messages(USER)[-1]["document"]["file_name"] == "answers.csv"
         downloaded = await (await bot.get_file(sent.document.file_id)).download_as_bytearray()
         assert bytes(downloaded) == b"answer,42\n"
 
@@ -253,7 +275,7 @@ def test_files_roundtrip_and_limits():
 
 def test_application_with_command_handler_polls_and_replies():
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.message.reply_text(f"Welcome, <b>{update.effective_user.first_name}</b>!", parse_mode="HTML")
+        await update.message.reply_html(f"Welcome, <b>{update.effective_user.first_name}</b>!")
 
     async def main() -> None:
         async with TelegramEmulator(TOKEN) as emu:
@@ -287,7 +309,8 @@ def test_threaded_server_for_sync_tests():
         assert httpx.post(f"{url}/sendMessage", data={"chat_id": USER, "text": "form"}).json()["ok"]
         assert httpx.get(f"{url}/sendMessage", params={"chat_id": USER, "text": "query"}).json()["ok"]
         bad = httpx.post(f"{url}/sendMessage", data={"chat_id": USER, "text": "<i>", "parse_mode": "HTML"})
-        assert bad.status_code == 400 and bad.json()["description"].startswith("Bad Request: can't parse entities")
+        assert bad.status_code == 400
+        assert bad.json()["description"].startswith("Bad Request: can't parse entities")
         texts = emu.wait_for(lambda s: [r["text"] for r in s.bot_messages(USER)] or None, timeout=5)
         assert texts == ["json", "form", "query"]
 
