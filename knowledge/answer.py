@@ -7,8 +7,9 @@ one final `AnswerResult`.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 from .abstention import Decision, Thresholds, decide, decline_message
@@ -98,6 +99,19 @@ class Answerer:
         yield retrieved
         if ticket is not None:
             yield from ticket
+        yield self.finish(question, retrieved, ticket.result if ticket else None, start)
+
+    async def astream(self, question: str, history: list[tuple[str, str]] | None = None,
+                      **filters) -> AsyncIterator[Retrieved | str | AnswerResult]:
+        """`answer_stream` for asyncio callers: retrieval and generation run off the event loop."""
+        start = time.perf_counter()
+        retrieved = await asyncio.to_thread(self.retrieve, question, **filters)
+        ticket = self.submit(question, retrieved.sources, history) if retrieved.sources else None
+        retrieved.queue_position = ticket.position if ticket else 0
+        yield retrieved
+        if ticket is not None:
+            async for piece in ticket:
+                yield piece
         yield self.finish(question, retrieved, ticket.result if ticket else None, start)
 
     def answer(self, question: str, history: list[tuple[str, str]] | None = None, **filters) -> AnswerResult:

@@ -21,6 +21,7 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from .readers import Unit
 
+CHUNKER_VERSION = 3  # bump when chunking changes what a file turns into
 NODE_NAMESPACE = uuid.UUID("6f0c3f7e-25a4-4d8a-9a38-1c4b0a6d2f11")
 # metadata keys stored with every chunk (also the Weaviate schema in knowledge.store)
 META_KEYS = ("file", "title", "topic", "week", "section", "loc_kind", "loc_start", "loc_end",
@@ -63,21 +64,27 @@ def make_nodes(units: list[Unit], info: DocInfo, chunk_size: int, chunk_overlap:
         text = "\n\n".join(u.text for u in group)
         pieces = [text] if len(text) <= chunk_size else splitter.split_text(text)
         locs = [u.loc for u in group if u.loc is not None]
-        section = next((u.section for u in group if u.section), "")
+        section = " / ".join(dict.fromkeys(u.section for u in group if u.section))
         for piece in pieces:
             nodes.append(_node(piece, info, group[0].loc_kind, _piece_locs(piece, group, locs), section,
                                len(nodes), now))
     return nodes
 
 
+# Slides and pages each have their own title: only near-empty ones (a title slide) join the next one.
+# Notebook cells are packed more: a short markdown heading belongs with the code cell below it.
+PAGE_PACK_CHARS = 150
+
+
 def _pack(units: list[Unit], chunk_size: int, min_chars: int) -> list[list[Unit]]:
-    """Greedy: a group grows while it is shorter than min_chars and the next unit still fits."""
+    """Greedy: a group grows while it is shorter than its minimum and the next unit still fits."""
     groups: list[list[Unit]] = []
     for unit in units:
         if groups:
             last = groups[-1]
             size = sum(len(u.text) + 2 for u in last)
-            if size < min_chars and size + len(unit.text) <= chunk_size and last[0].loc_kind == unit.loc_kind:
+            minimum = min(min_chars, PAGE_PACK_CHARS) if unit.loc_kind in ("page", "slide") else min_chars
+            if size < minimum and size + len(unit.text) <= chunk_size and last[0].loc_kind == unit.loc_kind:
                 last.append(unit)
                 continue
         groups.append([unit])

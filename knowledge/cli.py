@@ -169,38 +169,99 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
 def eval_collection(corpus: Path, s: Settings) -> str:
     """The evaluation's own collection, named after the corpus and the chunking settings."""
-    from .chunking import META_KEYS
+    from .chunking import CHUNKER_VERSION
 
-    key = f"{corpus.resolve()}|{s.chunk_size}|{s.chunk_overlap}|{s.embed_model}|{','.join(META_KEYS)}|v2"
+    key = f"{corpus.resolve()}|{s.chunk_size}|{s.chunk_overlap}|{s.embed_model}|{CHUNKER_VERSION}"
     return "Eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@app.command()
+def ask(ctx: typer.Context, question: str,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        stream: Annotated[bool, typer.Option("--stream", help="print the answer as it is written")] = False,
+        generator: Annotated[Path | None, typer.Option(help="another GGUF model")] = None) -> None:
+    """Answer a question from the course, with citations (or an honest decline)."""
+    from .answer import AnswerResult, Retrieved
+
+    s = settings_from(ctx)
+    if generator is not None:
+        s.generator_model = str(generator)
+    with Knowledge(s) as kb:
+        result = None
+        for event in kb.answerer.answer_stream(question):
+            if isinstance(event, Retrieved) and stream and not as_json:
+                err.print("[dim]Buscando en: " + "; ".join(h.label for h in event.hits[:3]) + "[/]")
+            elif isinstance(event, str) and stream and not as_json:
+                print(event, end="", flush=True)
+            elif isinstance(event, AnswerResult):
+                result = event
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if stream:
+        print("\n" + "-" * 40)
+    out.print(result.full_text(), highlight=False)
 
 
 @app.command("eval")
 def evaluate(ctx: typer.Context, qa: Path,
              corpus: Annotated[Path, typer.Option(help="course folder the questions are about")],
-             k: Annotated[int, typer.Option("--k", help="chunks given to the generator")] = 5,
+             k: Annotated[int | None, typer.Option("--k", help="chunks retrieved per answer")] = None,
+             answers: Annotated[bool, typer.Option("--answers/--no-answers",
+                                                   help="also generate and score answers (slow)")] = True,
+             baseline: Annotated[bool, typer.Option("--baseline/--no-baseline",
+                                                    help="also run the LlamaIndex default query engine")] = True,
+             generator: Annotated[Path | None, typer.Option(help="evaluate another GGUF model")] = None,
+             limit: Annotated[int | None, typer.Option(help="only the first N items")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Retrieval (hybrid vs BM25 vs vector) on a QA set; ingests the corpus into its own collection."""
-    from .evaluation import evaluate_retrieval, load_items
+    """Retrieval (hybrid vs BM25 vs vector) and answers (pipeline vs LlamaIndex default) on a QA set."""
+    from .evaluation import (
+        answer_metrics,
+        evaluate_retrieval,
+        load_items,
+        run_llamaindex_default,
+        run_pipeline,
+    )
 
     s = settings_from(ctx)
-    items = load_items(qa)
+    if generator is not None:
+        s.generator_model = str(generator)
+    if k is not None:
+        s.answer_k = k
+    items = load_items(qa)[:limit]
+    result: dict = {}
     with Knowledge(s) as kb:
         ev = kb.with_collection(eval_collection(corpus, s))
         with progress_bar() as bar:
             task = bar.add_task("indexing corpus", total=None, item="")
             ev.indexer.refresh(corpus, lambda name, d, t: bar.update(task, completed=d, total=t, item=name))
-            task2 = bar.add_task("retrieval", total=None, item="")
-            retrieval = evaluate_retrieval(ev.retriever, items,
-                                           lambda d, t: bar.update(task2, completed=d, total=t))
-    result = {"retrieval": retrieval}
+            task = bar.add_task("retrieval", total=None, item="")
+            result["retrieval"] = evaluate_retrieval(ev.retriever, items,
+                                                     lambda d, t: bar.update(task, completed=d, total=t))
+            if answers:
+                task = bar.add_task("answers (pipeline)", total=None, item="")
+                records = run_pipeline(ev.answerer, items, lambda d, t: bar.update(task, completed=d, total=t))
+                result["answers"] = {"pipeline": answer_metrics(records)}
+                result["answers"]["pipeline"]["generator"] = ev.generator.name
+                if baseline:
+                    task = bar.add_task("answers (LlamaIndex default)", total=None, item="")
+                    base = run_llamaindex_default(ev.store, ev.embedder, ev.generator, items,
+                                                  lambda d, t: bar.update(task, completed=d, total=t))
+                    result["answers"]["llamaindex_default"] = answer_metrics(base)
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, ensure_ascii=False, indent=2))
         return
     table = Table("retrieval", *[f"hit@{n}" for n in (1, 3, 5, 10)], "MRR", "n")
-    for mode, m in retrieval.items():
+    for mode, m in result["retrieval"].items():
         table.add_row(mode, *[f"{m[f'hit_at_{n}']:.3f}" for n in (1, 3, 5, 10)], f"{m['mrr']:.3f}", str(m["n"]))
     out.print(table)
+    if "answers" in result:
+        keys = ["citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
+                "ttft_p50_ms", "ttft_p95_ms", "total_p50_ms", "total_p95_ms", "n"]
+        table = Table("answers", *result["answers"])
+        for key in keys:
+            table.add_row(key, *[str(m.get(key)) for m in result["answers"].values()])
+        out.print(table)
 
 
 def _register_plugins() -> None:

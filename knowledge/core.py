@@ -12,8 +12,11 @@ from functools import cached_property
 import weaviate
 from sqlalchemy.orm import Session, sessionmaker
 
+from .abstention import Thresholds
+from .answer import Answerer, AnswerSettings
 from .embedding import embedder_id, make_embedder
 from .errors import StoreUnavailable
+from .generation import GenerationQueue, LlamaGenerator
 from .ingest import Indexer
 from .registry import make_sessionmaker
 from .retrieval import Retriever
@@ -49,6 +52,8 @@ class Knowledge:
         return self
 
     def close(self) -> None:
+        if "answerer" in self.__dict__:
+            self.answerer.queue.stop()
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -87,10 +92,28 @@ class Knowledge:
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.settings.top_k, self.settings.hybrid_alpha)
 
+    @cached_property
+    def generator(self) -> LlamaGenerator:
+        """The answer model, loaded on first use and kept for the life of the process."""
+        s = self.settings
+        return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        s = self.settings
+        answer_settings = AnswerSettings(
+            course=s.course_name, k=s.answer_k, max_sources=s.answer_max_sources,
+            max_chars_per_source=s.answer_chars_per_source, max_total_chars=s.answer_total_chars,
+            max_answer_tokens=s.max_answer_tokens, max_history_turns=s.history_turns,
+            thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity))
+        return Answerer(self.retriever, self.generator, GenerationQueue(), answer_settings)
+
     def with_collection(self, name: str) -> Knowledge:
         """A view on another collection sharing this connection (e.g. the evaluation's)."""
         other = Knowledge(self.settings, name)
         other.client, other.__dict__["embedder"] = self.client, self.embedder
         other.__dict__["sessions"] = self.sessions
+        if "generator" in self.__dict__:
+            other.__dict__["generator"] = self.generator
         other.store.ensure()
         return other

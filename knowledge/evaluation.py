@@ -88,3 +88,124 @@ def evaluate_retrieval(retriever: Retriever, items: list[QAItem],
         if progress:
             progress(n + 1, len(answerable))
     return {mode: retrieval_metrics(r) for mode, r in ranks.items()}
+
+
+# -- answers -----------------------------------------------------------------------------------------
+@dataclass
+class AnswerRecord:
+    """What a system did with one item: its answer, citations (provenance dicts), abstention, timings."""
+
+    item: QAItem
+    answer: str
+    abstained: bool
+    citations: list[dict]
+    ttft_ms: float | None
+    total_ms: float
+
+
+def citation_matches(citation: dict, gold: dict) -> bool:
+    """A cited source (file + page/pages/cell/cells...) matches a gold source as retrieval hits do."""
+    for kind in ("page", "slide", "cell"):
+        if kind in citation:
+            start = end = citation[kind]
+            break
+        if kind + "s" in citation:
+            start, end = citation[kind + "s"]
+            break
+    else:
+        kind, start, end = "", 0, 0
+    return matches({"file": citation["file"], "loc_kind": kind, "loc_start": start, "loc_end": end}, gold)
+
+
+def key_fact_recall(answer: str, facts: list[str]) -> float:
+    from .text import fold
+
+    if not facts:
+        return 1.0
+    text = fold(answer)
+    return sum(1 for f in facts if fold(f) in text) / len(facts)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    idx = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+    return round(values[idx], 1)
+
+
+def answer_metrics(records: list[AnswerRecord]) -> dict:
+    """Citation precision/recall, key facts, abstention and false abstention, latency percentiles."""
+    answerable = [r for r in records if r.item.answerable]
+    unanswerable = [r for r in records if not r.item.answerable]
+    cited = [c for r in answerable for c in r.citations]
+    good = sum(1 for r in answerable for c in r.citations if any(citation_matches(c, g) for g in r.item.gold))
+    recalls = [sum(1 for g in r.item.gold if any(citation_matches(c, g) for c in r.citations)) / len(r.item.gold)
+               for r in answerable if r.item.gold]
+
+    def share(rows, pred):
+        return round(sum(1 for r in rows if pred(r)) / len(rows), 4) if rows else None
+
+    return {
+        "citation_precision": round(good / len(cited), 4) if cited else 0.0,
+        "citation_recall": round(sum(recalls) / len(recalls), 4) if recalls else 0.0,
+        "key_facts": round(sum(key_fact_recall(r.answer, r.item.must_include) for r in answerable)
+                           / len(answerable), 4) if answerable else 0.0,
+        "abstention": share(unanswerable, lambda r: r.abstained and not r.citations),
+        "false_abstention": share(answerable, lambda r: r.abstained),
+        "ttft_p50_ms": percentile([r.ttft_ms for r in records], 0.5),
+        "ttft_p95_ms": percentile([r.ttft_ms for r in records], 0.95),
+        "total_p50_ms": percentile([r.total_ms for r in records], 0.5),
+        "total_p95_ms": percentile([r.total_ms for r in records], 0.95),
+        "n": len(records),
+    }
+
+
+def run_pipeline(answerer, items: list[QAItem], progress: Callable[[int, int], None] | None = None
+                 ) -> list[AnswerRecord]:
+    records = []
+    for n, item in enumerate(items):
+        result = answerer.answer(item.question)
+        records.append(AnswerRecord(item, result.answer, result.abstained, result.citations,
+                                    result.timings.get("ttft_ms"), result.timings["total_ms"]))
+        if progress:
+            progress(n + 1, len(items))
+    return records
+
+
+def run_llamaindex_default(store, embedder, generator, items: list[QAItem],
+                           progress: Callable[[int, int], None] | None = None) -> list[AnswerRecord]:
+    """What the LlamaIndex tutorial builds: VectorStoreIndex(...).as_query_engine() over the same collection,
+    same LLM and embedder, default prompt; its source nodes are taken as the citations."""
+    import time
+
+    from llama_index.core import VectorStoreIndex
+
+    from .abstention import model_declined
+    from .llm import GeneratorLLM
+
+    index = VectorStoreIndex.from_vector_store(store.vector_store(), embed_model=embedder)
+    engine = index.as_query_engine(llm=GeneratorLLM(generator=generator), streaming=True)
+    records = []
+    for n, item in enumerate(items):
+        start = time.perf_counter()
+        response = engine.query(item.question)
+        ttft, pieces = None, []
+        for piece in response.response_gen:
+            if ttft is None:
+                ttft = (time.perf_counter() - start) * 1000
+            pieces.append(piece)
+        answer = "".join(pieces)
+        citations = []
+        for sn in response.source_nodes:
+            m = sn.node.metadata
+            kind, a, b = m.get("loc_kind"), m.get("loc_start", 0), m.get("loc_end", 0)
+            c = {"file": m.get("file", ""), "title": m.get("title", "")}
+            if kind:
+                c.update({kind: a} if a == b else {kind + "s": [a, b]})
+            citations.append(c)
+        records.append(AnswerRecord(item, answer, model_declined(answer), citations, ttft,
+                                    (time.perf_counter() - start) * 1000))
+        if progress:
+            progress(n + 1, len(items))
+    return records

@@ -132,9 +132,7 @@ def read_markdown(path: Path) -> list[Unit]:
     for node in nodes:
         body = node.get_content()
         heading = next((ln.lstrip("#").strip() for ln in body.splitlines() if ln.startswith("#")), "")
-        trail = node.metadata.get("header_path", "").strip("/").replace("/", " › ")
-        section = " › ".join(p for p in (trail, heading) if p) or heading
-        units.append(Unit(_clean(body), None, None, section))
+        units.append(Unit(_clean(body), None, None, heading))
     return units
 
 

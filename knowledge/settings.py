@@ -52,7 +52,14 @@ class Settings(BaseSettings):
         description="GGUF file name in MODELS_DIR, a path, or 'hf:REPO/FILE' on connected machines")
     n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
     n_ctx: int = 2048
-    max_answer_tokens: int = 256
+    max_answer_tokens: int = 200
+    answer_k: int = Field(4, description="chunks retrieved for an answer")
+    answer_max_sources: int = Field(3, description="chunks given to the generator")
+    answer_chars_per_source: int = 600
+    answer_total_chars: int = Field(1500, description="budget for all sources in the prompt")
+    history_turns: int = Field(2, description="previous question/answer pairs sent for follow-ups")
+    abstain_min_support: float = Field(0.45, description="decline below this share of supported answer words")
+    abstain_min_similarity: float = Field(0.80, description="decline when the best chunk is less similar")
 
     @property
     def resolved_data_dir(self) -> Path:

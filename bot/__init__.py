@@ -1,0 +1,1 @@
+"""The Telegram side of coursebot (python-telegram-bot); it only talks to `knowledge`."""

@@ -1,0 +1,68 @@
+"""What handlers reach through `context` (PTB's contexttypesbot.py pattern): typed services, no globals."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from knowledge.core import Knowledge
+
+from .limits import Conversations, RateLimiter
+from .models import Database
+from .settings import BotSettings
+
+
+@dataclass
+class Services:
+    """Everything the handlers share, built once by `build_application`."""
+
+    settings: BotSettings
+    knowledge: Knowledge
+    limiter: RateLimiter
+    conversations: Conversations
+    admins: set[int] = field(default_factory=set)
+    db: Database | None = None  # set in post_init, once the database is reachable
+    known_users: set[int] = field(default_factory=set)  # users already recorded by this process
+    indexing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one upload/refresh/delete at a time
+    owns_knowledge: bool = False  # opened by post_init, so closed by post_shutdown
+
+    @classmethod
+    def build(cls, settings: BotSettings, knowledge: Knowledge) -> Services:
+        return cls(settings, knowledge, RateLimiter(settings.rate_per_minute, settings.rate_per_day),
+                   Conversations(settings.history_turns), admins=set(settings.admin_ids))
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.admins
+
+    @property
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("the database is opened in post_init; the application was not initialized")
+        return self.db
+
+
+class BotData:
+    """`application.bot_data`: holds the services (set by `build_application`)."""
+
+    services: Services
+
+
+class CourseContext(CallbackContext[ExtBot, dict, dict, BotData]):
+    """`context.services`, `context.knowledge` and `context.db` for every handler."""
+
+    def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def services(self) -> Services:
+        return self.bot_data.services
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return self.bot_data.services.knowledge
+
+    @property
+    def db(self) -> Database:
+        return self.bot_data.services.database

@@ -1,0 +1,191 @@
+"""Staff commands: /documentos, /borrar, /reindexar, /stats, /pendientes, /admin.
+
+Only admins get here: `access.check_access` refuses these commands and buttons to everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Bot, BotCommand, BotCommandScopeChat, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+
+from knowledge.ingest import ChangeReport
+from knowledge.registry import Source, list_sources
+
+from .. import materials
+from ..context import CourseContext
+from ..formatting import escape, pack
+from ..keyboards import confirm_delete_keyboard, parse
+from ..models import ADMIN, Gap, Stats, knowledge_gaps, set_role, stats
+from .students import STUDENT_COMMANDS
+
+log = logging.getLogger(__name__)
+
+ADMIN_COMMANDS = [
+    BotCommand("documentos", "Documentos indexados"),
+    BotCommand("borrar", "Borrar un documento: /borrar NOMBRE"),
+    BotCommand("reindexar", "Reindexar la carpeta de materiales"),
+    BotCommand("stats", "Uso, abstenciones y votos"),
+    BotCommand("pendientes", "Preguntas sin buena respuesta"),
+    BotCommand("admin", "Agregar un admin: /admin add ID"),
+]
+ADMIN_COMMAND_NAMES = {c.command for c in ADMIN_COMMANDS}
+
+
+async def set_admin_commands(bot: Bot, admin_id: int) -> None:
+    """Show the staff commands in the menu of an admin's private chat."""
+    try:
+        await bot.set_my_commands(STUDENT_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id))
+    except (BadRequest, Forbidden) as e:  # an admin who has not opened a chat with the bot yet
+        log.warning("could not set the admin commands for %s: %s", admin_id, e)
+
+
+async def _reply(update: Update, blocks: list[str], sep: str = "\n") -> None:
+    for text in pack(blocks, sep=sep):
+        await update.effective_message.reply_text(text, parse_mode=ParseMode.HTML)
+
+
+# -- documents ----------------------------------------------------------------------------------------
+def documents_lines(sources: list[Source]) -> list[str]:
+    lines = [f"📚 <b>Documentos</b> ({sum(s.indexed for s in sources)} indexados)"]
+    for src in sources:
+        if src.indexed:
+            date = src.indexed_at.strftime("%Y-%m-%d %H:%M") if src.indexed_at else "?"
+            lines.append(f"• <code>{escape(src.doc_id)}</code> — {src.chunk_count} fragmentos — {date}")
+        if src.error:
+            lines.append(f"⚠️ <code>{escape(src.doc_id)}</code> — error: {escape(src.error)}")
+    return lines
+
+
+async def list_documents(update: Update, context: CourseContext) -> None:
+    """The indexed documents with chunk counts and dates (and the last error of those that failed)."""
+    def read() -> list[Source]:
+        with context.knowledge.sessions() as s:
+            return list_sources(s, context.knowledge.collection_name)
+
+    sources = await asyncio.to_thread(read)
+    if not sources:
+        await update.effective_message.reply_text("No hay documentos indexados. Envíame un archivo para agregarlo.")
+        return
+    await _reply(update, documents_lines(sources))
+
+
+async def ask_delete(update: Update, context: CourseContext) -> None:
+    """/borrar NOMBRE: find the document and ask for confirmation."""
+    name = " ".join(context.args or []).strip()
+    if not name:
+        await update.effective_message.reply_text("Uso: /borrar NOMBRE (el nombre que muestra /documentos).")
+        return
+    found = await asyncio.to_thread(materials.find_source, context.knowledge, name)
+    if len(found) != 1:
+        text = (f"No encontré «{name}». Mira los nombres con /documentos." if not found else
+                "Hay varios documentos con ese nombre; usa el nombre completo:\n"
+                + "\n".join(f"• {src.doc_id}" for src in found))
+        await update.effective_message.reply_text(text)
+        return
+    src = found[0]
+    await update.effective_message.reply_html(
+        f"¿Borro <code>{escape(src.doc_id)}</code> ({src.chunk_count} fragmentos) del índice"
+        " y de la carpeta de materiales?", reply_markup=confirm_delete_keyboard(src.id))
+
+
+async def confirm_delete(update: Update, context: CourseContext) -> None:
+    """The confirm button: remove the document from the index and the materials folder."""
+    query = update.callback_query
+    _, numbers = parse(query.data)
+    src = await asyncio.to_thread(materials.get_source_by_id, context.knowledge, numbers[0]) if numbers else None
+    if src is None:
+        await query.answer("Ese documento ya no está.", show_alert=True)
+        return
+    await query.answer()
+    materials_dir = context.services.settings.resolved_materials_dir
+    async with context.services.indexing:
+        chunks, file_deleted = await asyncio.to_thread(materials.remove, context.knowledge, src, materials_dir)
+    where = "del índice y de la carpeta de materiales" if file_deleted else "del índice"
+    log.info("admin %s deleted %s (%d chunks)", query.from_user.id, src.doc_id, chunks)
+    await query.edit_message_text(f"🗑️ Borré <code>{escape(src.doc_id)}</code> {where} ({chunks} fragmentos).",
+                                  parse_mode=ParseMode.HTML)
+
+
+async def cancel_delete(update: Update, context: CourseContext) -> None:
+    """The cancel button."""
+    await update.callback_query.answer()
+    await update.callback_query.edit_message_text("Cancelado: no borré nada.")
+
+
+def report_lines(report: ChangeReport) -> list[str]:
+    failed = report.failed + report.still_failing
+    lines = [f"🔄 <b>Reindexado</b> en {report.seconds:.1f} s: {len(report.added)} nuevos, "
+             f"{len(report.changed)} cambiados, {len(report.removed)} quitados, {len(report.unchanged)} sin cambios, "
+             f"{len(failed)} con error; {report.chunks_written} fragmentos escritos."]
+    for label, names in (("➕", report.added), ("✏️", report.changed), ("➖", report.removed)):
+        lines += [f"{label} <code>{escape(name)}</code>" for name in names]
+    lines += [f"⚠️ <code>{escape(f['file'])}</code>: {escape(f['error'] or '')}" for f in failed]
+    return lines
+
+
+async def reindex(update: Update, context: CourseContext) -> None:
+    """Bring the index in line with the materials folder (runs in a thread; others keep being served)."""
+    status = await update.effective_message.reply_text("⏳ Reindexando la carpeta de materiales…")
+    materials_dir = context.services.settings.resolved_materials_dir
+    async with context.services.indexing:
+        report = await asyncio.to_thread(materials.refresh, context.knowledge, materials_dir)
+    blocks = pack(report_lines(report), sep="\n")
+    await status.edit_text(blocks[0], parse_mode=ParseMode.HTML)
+    for text in blocks[1:]:
+        await update.effective_message.reply_html(text)
+
+
+# -- reports ------------------------------------------------------------------------------------------
+def stats_lines(st: Stats, model: str, documents: int) -> list[str]:
+    return ["📊 <b>Estadísticas</b>",
+            f"Usuarios: {st.users}",
+            f"Preguntas: {st.questions}",
+            f"Sin respuesta (abstenciones): {st.abstained} ({st.abstention_rate:.0%})",
+            f"Votos: 👍 {st.thumbs_up} · 👎 {st.thumbs_down}",
+            f"Preguntas pasadas al equipo: {st.escalations}",
+            f"Documentos indexados: {documents}",
+            f"Modelo activo: <code>{escape(model)}</code>"]
+
+
+async def show_stats(update: Update, context: CourseContext) -> None:
+    """Users, questions, abstention rate, votes and the active model."""
+    st = await context.db.run(stats)
+    counts = await asyncio.to_thread(context.knowledge.store.chunk_counts)
+    await _reply(update, stats_lines(st, context.knowledge.generator.name, len(counts)))
+
+
+def gaps_lines(gaps: list[Gap]) -> list[str]:
+    lines = ["📝 <b>Pendientes</b>: preguntas sin respuesta o con 👎, las más frecuentes primero"]
+    for g in gaps:
+        why = ", ".join(p for p in (f"{g.declined} sin respuesta" if g.declined else "",
+                                    f"{g.disliked} 👎" if g.disliked else "") if p)
+        lines.append(f"• ({g.count}×) {escape(g.question)} — {why}")
+    return lines
+
+
+async def show_gaps(update: Update, context: CourseContext) -> None:
+    """The knowledge-gap queue."""
+    gaps = await context.db.run(knowledge_gaps)
+    if not gaps:
+        await update.effective_message.reply_text("✨ No hay preguntas pendientes.")
+        return
+    await _reply(update, gaps_lines(gaps))
+
+
+async def manage_admins(update: Update, context: CourseContext) -> None:
+    """/admin add ID: give a user the staff role."""
+    args = context.args or []
+    if len(args) != 2 or args[0].lower() != "add" or not args[1].lstrip("-").isdigit():
+        admins = ", ".join(str(i) for i in sorted(context.services.admins))
+        await update.effective_message.reply_text(f"Uso: /admin add ID\nAdmins actuales: {admins}")
+        return
+    new_id = int(args[1])
+    await context.db.run(set_role, new_id, ADMIN)
+    context.services.admins.add(new_id)
+    await set_admin_commands(context.bot, new_id)
+    log.info("admin %s made %s an admin", update.effective_user.id, new_id)
+    await update.effective_message.reply_text(f"✅ {new_id} ahora es admin.")

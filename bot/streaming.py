@@ -1,0 +1,65 @@
+"""One bot message edited while an answer streams in.
+
+At most one edit per `interval` (Telegram rate-limits edits, about one a second per chat) and never the
+same text twice: Telegram refuses that with "message is not modified". It compares the text after
+trimming surrounding whitespace, so do we.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from telegram import InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, RetryAfter
+
+log = logging.getLogger(__name__)
+
+
+def _seconds(value: int | float | dt.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class StreamedReply:
+    def __init__(self, message: Message, interval: float, clock: Callable[[], float] = time.monotonic):
+        self.message, self.interval, self.clock = message, interval, clock
+        self.shown = (message.text or "").strip()
+        self.next_edit = clock() + interval
+        self.edits = 0
+
+    async def show(self, text: str, force: bool = False) -> bool:
+        """Show plain `text` unless it is what is shown or (unless forced) the last edit was too recent."""
+        if text.strip() == self.shown:
+            return False
+        now = self.clock()
+        if not force and now < self.next_edit:
+            return False
+        try:
+            await self.message.edit_text(text)
+        except RetryAfter as e:  # flood control: skip this update, the next one carries the text
+            self.next_edit = now + _seconds(e.retry_after)
+            log.info("edits paused for %.0f s by flood control", _seconds(e.retry_after))
+            return False
+        self.shown, self.next_edit = text.strip(), now + self.interval
+        self.edits += 1
+        return True
+
+    async def finish(self, html: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """The final version, in HTML, with its keyboard (waiting out flood control once: it must arrive)."""
+        try:
+            await self._edit_html(html, markup)
+        except RetryAfter as e:
+            await asyncio.sleep(_seconds(e.retry_after))
+            await self._edit_html(html, markup)
+        self.edits += 1
+
+    async def _edit_html(self, html: str, markup: InlineKeyboardMarkup | None) -> None:
+        try:
+            await self.message.edit_text(html, parse_mode=ParseMode.HTML, reply_markup=markup)
+        except BadRequest as e:
+            if "not modified" not in str(e).lower():
+                raise

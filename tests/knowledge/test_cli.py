@@ -1,0 +1,78 @@
+"""The `coursebot` CLI through Typer's runner, against the session's Weaviate server."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from knowledge.cli import app
+from tests.conftest import TINY_MODEL
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(settings, monkeypatch):
+    values = {"COURSEBOT_DATA_DIR": str(settings.data_dir), "WEAVIATE_URL": settings.weaviate_url,
+              "WEAVIATE_GRPC_PORT": str(settings.weaviate_grpc_port), "COURSEBOT_COLLECTION": settings.collection,
+              "COURSEBOT_GENERATOR_MODEL": str(TINY_MODEL), "COURSEBOT_MAX_ANSWER_TOKENS": "24"}
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    yield values
+    from knowledge.core import Knowledge
+    with Knowledge(settings) as kb:
+        kb.store.drop()
+
+
+def run(*args):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_ingest_search_json_sources_and_status(env, sample_course):
+    assert "4 added" in run("ingest", str(sample_course))
+    data = json.loads(run("search", "validación cruzada pliegues", "--k", "3", "--json"))
+    assert data["query"] == "validación cruzada pliegues" and len(data["results"]) == 3
+    first = data["results"][0]
+    assert set(first) >= {"file", "title", "score", "text"}
+    assert first["file"].endswith("Clase 1_Introducción.pdf") and first["page"] == 6
+    listed = json.loads(run("sources", "list", "--json"))
+    assert {r["file"] for r in listed} >= {"programa.md"}
+    status = json.loads(run("status", "--json"))
+    assert status["server_up"] and status["sources"] == 4 and status["chunks"] > 4
+
+
+def test_refresh_reports_and_remove(env, sample_course, tmp_path):
+    import shutil
+    course = tmp_path / "c"
+    shutil.copytree(sample_course, course)
+    run("refresh", str(course))
+    (course / "programa.md").unlink()
+    report = json.loads(run("refresh", str(course), "--json"))
+    assert report["removed"] == ["programa.md"] and report["added"] == []
+    assert "removed" in run("sources", "remove", "Semana 02_Regularización/lectura_regularizacion.html")
+
+
+def test_ask_json_matches_the_documented_shape(env, sample_course):
+    run("ingest", str(sample_course))
+    data = json.loads(run("ask", "¿Qué random_state usamos al dividir los datos?", "--json"))
+    assert set(data) == {"question", "answer", "abstained", "citations", "sources", "timings"}
+    assert set(data["timings"]) >= {"retrieval_ms", "ttft_ms", "total_ms", "prompt_tokens", "completion_tokens"}
+    assert isinstance(data["abstained"], bool) and data["sources"]
+    for c in data["citations"]:
+        assert set(c) >= {"n", "file", "title"}
+
+
+def test_errors_become_messages_and_exit_codes(env, tmp_path):
+    import sys
+
+    from knowledge.cli import main
+    argv = sys.argv
+    sys.argv = ["coursebot", "refresh", str(tmp_path / "missing")]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = argv
+    assert exit_info.value.code == 1
