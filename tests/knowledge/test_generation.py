@@ -79,4 +79,4 @@ def test_an_error_reaches_its_caller_and_the_queue_keeps_serving(generator):
 
 def test_missing_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(GeneratorUnavailable, match="model file not found"):
-        LlamaGenerator(tmp_path / "nope.gguf").llama
+        LlamaGenerator(tmp_path / "nope.gguf").count_tokens("hola")
