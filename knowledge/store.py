@@ -11,22 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import warnings
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-# authlib (imported by the weaviate client) warns about its own httpx integration on import; not ours to fix.
-warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-import weaviate  # noqa: E402
-import weaviate.classes as wvc  # noqa: E402
-from llama_index.core.schema import TextNode  # noqa: E402
-from llama_index.vector_stores.weaviate import WeaviateVectorStore  # noqa: E402
-from weaviate.classes.config import Configure, DataType, Property, Tokenization  # noqa: E402
-from weaviate.exceptions import WeaviateBaseError  # noqa: E402
+import weaviate
+import weaviate.classes as wvc
+from llama_index.core.schema import TextNode
+from llama_index.vector_stores.weaviate import WeaviateVectorStore
+from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.exceptions import WeaviateBaseError
 
-from .errors import EmbedderMismatch, StoreUnavailable  # noqa: E402
+from .errors import EmbedderMismatch, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
