@@ -25,6 +25,10 @@ class RateLimiter:
         self.per_minute, self.per_day, self.clock, self.max_users = per_minute, per_day, clock, max_users
         self._asked: OrderedDict[int, deque[float]] = OrderedDict()
 
+    def __len__(self) -> int:
+        """Students currently tracked."""
+        return len(self._asked)
+
     def check(self, user_id: int) -> Verdict:
         """Count a question if it is allowed; a refused one does not count."""
         now = self.clock()

@@ -135,6 +135,11 @@ def set_feedback(s: Session, answer_id: int, user_id: int, value: int) -> None:
 
 # -- escalations ------------------------------------------------------------------------------------
 def save_escalation(s: Session, **fields: Any) -> None:
+    """Record where a question was sent; a stale row for the same staff message (another bot token) is replaced."""
+    stale = find_escalation(s, fields["staff_chat_id"], fields["staff_message_id"])
+    if stale is not None:
+        s.delete(stale)
+        s.flush()
     s.add(Escalation(**fields))
 
 

@@ -21,11 +21,11 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from .readers import Unit
 
-CHUNKER_VERSION = 3  # bump when chunking changes what a file turns into
+CHUNKER_VERSION = 4  # bump when chunking changes what a file turns into: files are then re-chunked
 NODE_NAMESPACE = uuid.UUID("6f0c3f7e-25a4-4d8a-9a38-1c4b0a6d2f11")
 # metadata keys stored with every chunk (also the Weaviate schema in knowledge.store)
 META_KEYS = ("file", "title", "topic", "week", "section", "loc_kind", "loc_start", "loc_end",
-             "doc_sha", "text_sha", "chunk_index", "ingested_at", "context")
+             "doc_version", "text_sha", "chunk_index", "ingested_at", "context")
 _WEEK = re.compile(r"^(?:semana|week|sem)\s*0*(\d{1,2})\s*[_\-–: ]*(.*)$", re.IGNORECASE)
 
 
@@ -110,7 +110,7 @@ def _node(text: str, info: DocInfo, loc_kind: str | None, span: tuple[int | None
     metadata = {
         "file": info.doc_id, "title": info.title, "topic": info.topic, "week": info.week,
         "section": section[:200], "loc_kind": loc_kind or "", "loc_start": span[0] or 0,
-        "loc_end": span[1] or 0, "doc_sha": info.sha256, "chunk_index": index,
+        "loc_end": span[1] or 0, "doc_version": info.sha256, "chunk_index": index,
         "text_sha": hashlib.sha256(f"{context}\n{text}".encode()).hexdigest(),
         "ingested_at": now, "context": context,
     }

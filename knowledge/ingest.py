@@ -26,7 +26,7 @@ from pathlib import Path
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from sqlalchemy.orm import Session, sessionmaker
 
-from .chunking import describe, make_nodes
+from .chunking import CHUNKER_VERSION, describe, make_nodes
 from .errors import (
     FileTooLarge,
     KnowledgeError,
@@ -76,6 +76,11 @@ class FileOutcome:
     error: str | None = None
 
 
+def version_key(sha256: str, chunker: int) -> str:
+    """What chunks record as their file version: the file's hash and the chunker that cut it."""
+    return f"{sha256}:{chunker}"
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -116,7 +121,7 @@ class Indexer:
         sha = sha256_file(path)
         with self.sessions() as s:
             src = get_source(s, self.store.name, doc_id)
-        if src and src.sha256 == sha:
+        if src and src.sha256 == sha and src.chunker == CHUNKER_VERSION:
             if src.error:  # an earlier failed version was replaced by the indexed one again
                 self._record(doc_id, root, sha, src.kind, path.stat().st_size, src.chunk_count)
             return FileOutcome(doc_id, "unchanged", src.chunk_count)
@@ -125,14 +130,15 @@ class Indexer:
         try:
             kind = sniff(path, self.max_file_bytes)
             units = read_units(path, kind, self.max_pages)
-            nodes = make_nodes(units, describe(doc_id, sha), self.chunk_size, self.chunk_overlap)
+            nodes = make_nodes(units, describe(doc_id, version_key(sha, CHUNKER_VERSION)), self.chunk_size,
+                               self.chunk_overlap)
         except FILE_ERRORS as e:
             self._record_failure(doc_id, root, sha, str(e))
             log.warning("not indexed: %s", e)
             return FileOutcome(doc_id, "failed", error=str(e))
         embedded = self._embed(nodes, doc_id if src and src.indexed else None)
         self.store.add(nodes)
-        self.store.delete_doc(doc_id, keep_sha=sha)
+        self.store.delete_doc(doc_id, keep_version=version_key(sha, CHUNKER_VERSION))
         self._record(doc_id, root, sha, kind, path.stat().st_size, len(nodes))
         return FileOutcome(doc_id, "changed" if src and src.indexed else "added", len(nodes), embedded)
 
@@ -157,6 +163,7 @@ class Indexer:
             with self.sessions.begin() as s:
                 src = get_source(s, self.store.name, doc_id) or Source(collection=self.store.name, doc_id=doc_id)
                 src.root, src.sha256, src.kind, src.size, src.chunk_count = str(root), sha, kind, size, chunks
+                src.chunker = CHUNKER_VERSION
                 src.indexed_at, src.error, src.error_sha = utcnow(), None, None
                 s.add(src)
         with_retry(write)
@@ -217,15 +224,16 @@ class Indexer:
     def sweep(self) -> int:
         """Delete chunks whose (file, version) the registry does not name: leftovers of interrupted runs."""
         with self.sessions() as s:
-            indexed = {src.doc_id: src.sha256 for src in list_sources(s, self.store.name) if src.indexed}
+            indexed = {src.doc_id: version_key(src.sha256, src.chunker)
+                       for src in list_sources(s, self.store.name) if src.indexed}
         stale: set[tuple[str, str]] = set()
-        for obj in self.store.collection.iterator(return_properties=["file", "doc_sha"]):
-            f, sha = obj.properties.get("file"), obj.properties.get("doc_sha")
+        for obj in self.store.collection.iterator(return_properties=["file", "doc_version"]):
+            f, sha = obj.properties.get("file"), obj.properties.get("doc_version")
             if indexed.get(f) != sha:
                 stale.add((f, sha))
         for f, _sha in stale:
             if f in indexed:
-                self.store.delete_doc(f, keep_sha=indexed[f])
+                self.store.delete_doc(f, keep_version=indexed[f])
             else:
                 self.store.delete_doc(f)
         if stale:

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(900, description="characters per chunk")
     chunk_overlap: int = Field(150, description="characters shared by consecutive chunks")
     top_k: int = 5
-    hybrid_alpha: float = Field(0.75, ge=0.0, le=1.0, description="1 = vectors only, 0 = BM25 only")
+    hybrid_alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = vectors only, 0 = BM25 only")
     max_file_mb: float = Field(20.0, description="largest file accepted for ingestion")
     max_pages: int = Field(2000, description="largest PDF/PPTX accepted, in pages or slides")
 

@@ -44,7 +44,7 @@ SCHEMA = [
     # equality filter on "a/RAG.ipynb" also matches "a/RAG_Fine.ipynb", and deletes would hit both.
     *[Property(name=n, data_type=DataType.TEXT, index_searchable=False, index_filterable=True,
                tokenization=Tokenization.FIELD)
-      for n in ("file", "title", "topic", "section", "loc_kind", "doc_sha", "text_sha", "ingested_at",
+      for n in ("file", "title", "topic", "section", "loc_kind", "doc_version", "text_sha", "ingested_at",
                 "ref_doc_id", "doc_id", "document_id", "_node_type")],
     Property(name="_node_content", data_type=DataType.TEXT, index_searchable=False, index_filterable=False),
     *[Property(name=n, data_type=DataType.INT, index_filterable=True)
@@ -141,11 +141,11 @@ class ChunkStore:
             raise StoreUnavailable(f"Weaviate rejected {len(failed)} of {len(nodes)} chunks: "
                                    f"{failed[0].message}")
 
-    def delete_doc(self, doc_id: str, keep_sha: str | None = None) -> int:
-        """Delete a document's chunks, except those of version `keep_sha` if given."""
+    def delete_doc(self, doc_id: str, keep_version: str | None = None) -> int:
+        """Delete a document's chunks, except those of version `keep_version` if given."""
         where = wvc.query.Filter.by_property("file").equal(doc_id)
-        if keep_sha:
-            where = where & wvc.query.Filter.by_property("doc_sha").not_equal(keep_sha)
+        if keep_version:
+            where = where & wvc.query.Filter.by_property("doc_version").not_equal(keep_version)
         with translate_errors(f"deleting chunks of {doc_id}"):
             result = self.collection.data.delete_many(where=where)
         if result.failed:

@@ -47,8 +47,11 @@ async def handle_error(update: object, context: CourseContext) -> None:
         return
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(apology_for(error)[:200], show_alert=True)
-        else:
-            await context.bot.send_message(update.effective_chat.id, apology_for(error))
+            try:
+                await update.callback_query.answer(apology_for(error)[:200], show_alert=True)
+                return
+            except TelegramError:  # already answered by the handler: say it in the chat instead
+                pass
+        await context.bot.send_message(update.effective_chat.id, apology_for(error))
     except TelegramError as e:
         log.warning("could not send the apology: %s", redact(str(e), secrets))

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -39,6 +40,7 @@ class EmulatorRequest(BaseRequest):
     def __init__(self, emu: TelegramEmulator):
         self.emu = emu
         self.calls: list[tuple[str, dict]] = []
+        self.times: list[float] = []  # time.monotonic() of each call
         self.file_data: dict[str, bytes] = {}  # file_id -> bytes, for documents the tests "send"
         self._paths: dict[str, bytes] = {}  # file_path -> bytes, once the bot asked getFile
 
@@ -62,6 +64,7 @@ class EmulatorRequest(BaseRequest):
         for name, (filename, content, mime) in (request_data.multipart_data if request_data else {}).items():
             params[name] = Upload(filename, mime, content if isinstance(content, bytes) else content.read())
         self.calls.append((api_method, params))
+        self.times.append(time.monotonic())
         handler = getattr(self.emu, f"api_{api_method}", None)
         try:
             if handler is None:
@@ -108,6 +111,14 @@ class Harness:
         await self.process(callback_query=query)
         return query
 
+    def callback_answers(self) -> list[dict]:
+        """What the bot answered to button presses: {"text", "show_alert"}."""
+        return [{"text": p.get("text"), "show_alert": bool(p.get("show_alert"))}
+                for m, p in self.request.calls if m == "answerCallbackQuery"]
+
+    def alerts(self) -> list[str]:
+        return [a["text"] for a in self.callback_answers() if a["show_alert"]]
+
     def texts(self, chat_id: int) -> list[str]:
         return [m["text"] or m["caption"] or "" for m in self.emu.bot_messages(chat_id)]
 
@@ -124,12 +135,14 @@ def bot_settings(settings: Settings, **overrides) -> BotSettings:
 
 
 @asynccontextmanager
-async def running(settings: BotSettings, knowledge: Knowledge) -> AsyncIterator[Harness]:
-    """An initialized Application (post_init done) on a fresh emulator; shut down afterwards."""
+async def running(settings: BotSettings, knowledge: Knowledge,
+                  chats: tuple[int, ...] = (ADMIN, STUDENT, OTHER)) -> AsyncIterator[Harness]:
+    """An initialized Application (post_init done) on a fresh emulator where `chats` have opened a private chat
+    with the bot; shut down afterwards."""
     emu = TelegramEmulator(TOKEN)
     request = EmulatorRequest(emu)
     app = build_application(settings, knowledge, request)
-    for user_id in (ADMIN, STUDENT, OTHER):
+    for user_id in chats:
         emu.add_chat(user_id)
     await app.initialize()
     await app.post_init(app)
@@ -140,21 +153,30 @@ async def running(settings: BotSettings, knowledge: Knowledge) -> AsyncIterator[
         await app.shutdown()
 
 
-def play(settings: BotSettings, knowledge: Knowledge, scenario, timeout: float = 90) -> None:
+def play(settings: BotSettings, knowledge: Knowledge, scenario, timeout: float = 90, **kwargs) -> None:
     """Run `await scenario(harness)` in a fresh event loop (pytest-asyncio is not used)."""
 
     async def main() -> None:
-        async with running(settings, knowledge) as harness:
+        async with running(settings, knowledge, **kwargs) as harness:
             await asyncio.wait_for(scenario(harness), timeout)
 
     asyncio.run(main())
 
 
 @contextmanager
-def indexed_course(weaviate_server, folder: Path, **overrides) -> Iterator[tuple[BotSettings, Knowledge]]:
-    """The sample course copied into a fresh materials folder and indexed in its own collection."""
+def indexed_course(weaviate_server, folder: Path, only: tuple[str, ...] = (),
+                   **overrides) -> Iterator[tuple[BotSettings, Knowledge]]:
+    """The sample course (or `only` some of its files) copied into a fresh materials folder and indexed in its
+    own collection; the tiny model answers, with the abstention thresholds off unless overridden."""
     data = folder / "data"
-    shutil.copytree(SAMPLE_COURSE, data / "materials", ignore=shutil.ignore_patterns("*.jsonl"))
+    if only:
+        for rel in only:
+            (data / "materials" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SAMPLE_COURSE / rel, data / "materials" / rel)
+    else:
+        shutil.copytree(SAMPLE_COURSE, data / "materials", ignore=shutil.ignore_patterns("*.jsonl"))
+    # The tiny model writes gibberish: thresholds calibrated for the real model would decline everything.
+    overrides = {"abstain_min_support": 0.0, "abstain_min_similarity": 0.0, **overrides}
     base = Settings(data_dir=data, weaviate_url=weaviate_server.url, weaviate_grpc_port=weaviate_server.grpc_port,
                     models_dir=MODELS_DIR, collection=f"Test_{uuid.uuid4().hex[:12]}", _env_file=None)
     settings = bot_settings(base, **overrides)

@@ -1,0 +1,77 @@
+""""Preguntar al equipo": the staff get the question, and a staff reply reaches the student."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.models import Escalation
+from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, indexed_course, play
+
+pytestmark = pytest.mark.timeout(180)
+
+QUESTION = "¿Puedo entregar el proyecto final solo?"
+
+
+@pytest.fixture(scope="module")
+def course(weaviate_server, tmp_path_factory):
+    with indexed_course(weaviate_server, tmp_path_factory.mktemp("course"), only=("programa.md",)) as course:
+        yield course
+
+
+def escalate_button(message: dict) -> str:
+    return message["reply_markup"]["inline_keyboard"][-1][-1]["callback_data"]
+
+
+def test_escalation_round_trip(course):
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        asked = await h.send_text(STUDENT, QUESTION, first_name="Ana", username="ana")
+        answer = h.last(STUDENT)
+        await h.press(OTHER, answer["message_id"], escalate_button(answer), chat_id=STUDENT)
+        assert h.alerts() == ["Solo quien hizo la pregunta puede pasársela al equipo."]
+        assert h.emu.bot_messages(ADMIN) == []
+
+        await h.press(STUDENT, answer["message_id"], escalate_button(answer))
+        staff = h.last(ADMIN)
+        assert staff["text"].startswith(f"🙋 Pregunta para el equipo de Ana (@ana, id {STUDENT})\n\n"
+                                        f"Pregunta: {QUESTION}\n\nRespuesta del bot: ")
+        assert h.texts(STUDENT)[-1].startswith("📨 Le pasé tu pregunta al equipo docente.")
+        await h.press(STUDENT, answer["message_id"], escalate_button(answer))
+        assert h.alerts()[-1] == "Ya le pasé esta pregunta al equipo docente."
+
+        await h.send_text(ADMIN, "Sí, pero avísale a la profesora <antes> & por escrito.",
+                          reply_to_message_id=staff["message_id"])
+        relayed = h.last(STUDENT)
+        assert relayed["text"] == ("👩‍🏫 Respuesta del equipo docente:\n\n"
+                                   "Sí, pero avísale a la profesora <antes> & por escrito.")
+        assert relayed["reply_to_message_id"] == asked["message_id"]
+        assert h.texts(ADMIN)[-1] == "✅ Respuesta enviada al estudiante."
+        with kb.sessions() as s:
+            [row] = s.query(Escalation).all()
+        assert row.answered_at is not None and row.staff_chat_id == ADMIN
+
+    play(settings, kb, scenario)
+
+
+def test_a_staff_reply_to_anything_else_is_just_a_question(course):
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        await h.send_text(ADMIN, "/help")
+        await h.send_text(ADMIN, "¿Cuánto vale el parcial?", reply_to_message_id=h.last(ADMIN)["message_id"])
+        assert "Fuentes" in h.texts(ADMIN)[-1]
+
+    play(settings, kb, scenario)
+
+
+def test_when_no_staff_member_can_be_reached_the_student_is_told(course):
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        await h.send_text(STUDENT, QUESTION)
+        answer = h.last(STUDENT)
+        await h.press(STUDENT, answer["message_id"], escalate_button(answer))
+        assert h.texts(STUDENT)[-1].startswith("😔 Ahora mismo no pude contactar al equipo docente.")
+
+    play(settings, kb, scenario, chats=(STUDENT,))  # the staff never opened a chat with the bot

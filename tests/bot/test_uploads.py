@@ -1,0 +1,141 @@
+"""bot/handlers/uploads.py (+ bot/materials.py): admin uploads are checked, stored safely, indexed — or leave
+nothing behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.registry import list_sources
+from tests.bot.test_app import ADMIN, STUDENT, Harness, bot_settings, play
+from tests.files import encrypted_pdf, pdf
+
+pytestmark = pytest.mark.timeout(180)
+
+PAGES = ["Clase 27: métricas de clasificación. " + "La exactitud cuenta los aciertos sobre el total. " * 14,
+         "El coeficiente de correlación de Matthews (MCC) resume la matriz de confusión en un solo número "
+         "entre -1 y 1; es robusto cuando las clases están desbalanceadas. " * 5,
+         "La curva ROC muestra la tasa de verdaderos positivos frente a la de falsos positivos. " * 8]
+
+
+@pytest.fixture
+def setup(kb, settings):
+    # The tiny model writes gibberish: thresholds calibrated for the real model would decline everything.
+    return bot_settings(settings, abstain_min_support=0.0, abstain_min_similarity=0.0), kb
+
+
+def stored(settings) -> list[str]:
+    """Every file under the materials folder (hidden staging included)."""
+    root = settings.resolved_materials_dir
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def sources(kb) -> list[str]:
+    with kb.sessions() as s:
+        return [src.doc_id for src in list_sources(s, kb.collection_name)]
+
+
+def status(h: Harness, chat_id: int = ADMIN) -> list[str]:
+    """The versions of the last status message, oldest first."""
+    last = h.last(chat_id)
+    return [v["text"] for v in last["history"]] + [last["text"]]
+
+
+def test_an_uploaded_pdf_is_indexed_and_answers_cite_its_page(setup, tmp_path):
+    settings, kb = setup
+    data = pdf(tmp_path / "Clase 27.pdf", PAGES).read_bytes()
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(ADMIN, "Clase 27.pdf", data, mime_type="application/pdf")
+        versions = status(h)
+        assert versions[0] == "📥 Recibí «Clase 27.pdf». Descargando…"
+        assert versions[1:3] == ["🔍 Revisando «Clase 27.pdf»…", "⚙️ Indexando «Clase 27.pdf»… (puede tardar un poco)"]
+        assert versions[-1].startswith("✅ «Clase 27.pdf» agregado: ") and "fragmentos indexados" in versions[-1]
+        assert (settings.resolved_materials_dir / "Clase 27.pdf").read_bytes() == data
+        assert stored(settings) == ["Clase 27.pdf"]  # the staging folder is gone
+
+        await h.send_text(STUDENT, "¿Qué es el coeficiente de correlación de Matthews?")
+        answer = h.last(STUDENT)
+        assert answer["history"][1]["text"].startswith("🔎 Buscando en: Clase 27, pág. 2")
+        assert "Fuentes" in answer["text"] and "Clase 27, pág. 2" in answer["text"].split("Fuentes")[1]
+
+        await h.send_document(ADMIN, "copia.pdf", data)  # the same bytes under another name
+        assert status(h)[-1].startswith("ℹ️ Ya tengo este archivo: es idéntico a «Clase 27.pdf»")
+        assert stored(settings) == ["Clase 27.pdf"] and sources(kb) == ["Clase 27.pdf"]
+
+    play(settings, kb, scenario)
+
+
+def test_a_new_version_replaces_the_old_one(setup, tmp_path):
+    settings, kb = setup
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(ADMIN, "faq.md", "# FAQ\n\nLa asistencia mínima es del 80 por ciento.\n".encode())
+        assert status(h)[-1].startswith("✅ «faq.md» agregado: 1 fragmentos")
+        await h.send_document(ADMIN, "faq.md", "# FAQ\n\nLa asistencia mínima es del 70 por ciento.\n".encode())
+        assert status(h)[-1].startswith("✅ «faq.md» actualizado: 1 fragmentos")
+        assert "70 por ciento" in (settings.resolved_materials_dir / "faq.md").read_text()
+        # a broken new version is refused and the old one stays, on disk and in the index
+        broken = encrypted_pdf(tmp_path / "faq.pdf").read_bytes()
+        await h.send_document(ADMIN, "faq.md", broken)
+        assert status(h)[-1].startswith("❌ No pude agregar «faq.md»: faq.md: ")
+        assert "70 por ciento" in (settings.resolved_materials_dir / "faq.md").read_text()
+        assert stored(settings) == ["faq.md"] and kb.store.chunk_counts() == {"faq.md": 1}
+
+    play(settings, kb, scenario)
+
+
+@pytest.mark.parametrize(("name", "make", "error"), [
+    ("apuntes.pdf", lambda tmp: b"esto no es un PDF", "apuntes.pdf: named .pdf but its content is not a PDF"),
+    ("vacio.md", lambda tmp: b"", "vacio.md: the file is empty (0 bytes)"),
+    ("cifrado.pdf", lambda tmp: encrypted_pdf(tmp / "cifrado.pdf").read_bytes(), "cifrado.pdf: "),
+])
+def test_a_file_that_fails_leaves_nothing_behind(setup, tmp_path, name, make, error):
+    settings, kb = setup
+    data = make(tmp_path)
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(ADMIN, name, data)
+        final = status(h)[-1]
+        assert final.startswith(f"❌ No pude agregar «{name}»: {error}") and final.endswith("No se guardó nada.")
+
+    play(settings, kb, scenario)
+    assert stored(settings) == [] and sources(kb) == [] and kb.store.chunk_counts() == {}
+
+
+def test_names_are_sanitized_and_never_escape_the_materials_folder(setup):
+    settings, kb = setup
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(ADMIN, "../../etc/Guía*\x00 1.md", "# Guía\n\nContenido de la guía.\n".encode())
+        assert status(h)[-1].startswith("✅ «Guía_ 1.md» agregado")
+
+    play(settings, kb, scenario)
+    assert stored(settings) == ["Guía_ 1.md"]
+    assert not (settings.resolved_data_dir / "etc").exists()
+
+
+def test_files_refused_before_downloading(setup):
+    settings, kb = setup
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(ADMIN, "grande.pdf", b"%PDF-1.4", file_size=25 * 1024 * 1024)
+        assert h.texts(ADMIN)[-1] == "❌ No lo agregué: grande.pdf: pesa 25.0 MB y el máximo es 20.0 MB"
+        await h.send_document(ADMIN, "programa.exe", b"MZ")
+        assert h.texts(ADMIN)[-1].startswith("❌ No lo agregué: programa.exe: unsupported file type")
+        assert "getFile" not in h.request.methods()
+
+    play(settings, kb, scenario)
+    assert stored(settings) == []
+
+
+def test_uploads_from_students_are_refused_and_nothing_is_stored(setup, caplog):
+    settings, kb = setup
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(STUDENT, "trampa.md", b"# nada")
+        assert h.texts(STUDENT) == ["⛔ Eso es solo para el equipo docente."]
+        assert "getFile" not in h.request.methods()
+
+    play(settings, kb, scenario)
+    assert stored(settings) == [] and sources(kb) == []
+    assert any(f"refused upload from non-admin user {STUDENT}" in r.getMessage() for r in caplog.records)
