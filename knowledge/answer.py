@@ -39,6 +39,8 @@ class AnswerResult:
     raw_answer: str
     support: float
     timings: dict = field(default_factory=dict)
+    top_similarity: float | None = None
+    attributed: list[dict] = field(default_factory=list)  # what the answer would cite had it not declined
 
     def fuentes(self) -> list[str]:
         """The "Fuentes" list: '[1] Clase 27, págs. 9–10'."""
@@ -125,11 +127,12 @@ class Answerer:
         attributed = attribute(raw, [s.text for s in sources])
         top_similarity = max((h.similarity for h in retrieved.hits if h.similarity is not None), default=None)
         decision: Decision = decide(raw, attributed.support, top_similarity, len(sources), self.settings.thresholds)
-        citations = []
-        if not decision.abstain:
-            for c in attributed.citations:
-                hit = sources[c.source - 1].hit
-                citations.append({"n": c.n, **hit.provenance(), "label": hit.label, "text": sources[c.source - 1].text})
+        attributed_citations = []
+        for c in attributed.citations:
+            hit = sources[c.source - 1].hit
+            attributed_citations.append({"n": c.n, **hit.provenance(), "label": hit.label,
+                                         "text": sources[c.source - 1].text})
+        citations = [] if decision.abstain else attributed_citations
         answer = decline_message(retrieved.hits, detect_language(question)) if decision.abstain else attributed.text
         timings = {"retrieval_ms": round(retrieved.retrieval_ms, 1),
                    "ttft_ms": round(completion.ttft_ms, 1) if completion else None,
@@ -138,4 +141,4 @@ class Answerer:
                    "cached_tokens": completion.cached_tokens if completion else 0,
                    "completion_tokens": completion.completion_tokens if completion else 0}
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
-                            raw, round(attributed.support, 3), timings)
+                            raw, round(attributed.support, 3), timings, top_similarity, attributed_citations)

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .core import Knowledge
-from .errors import KnowledgeError
+from .errors import KnowledgeError, RefreshBusy
 from .settings import Settings, load_settings
 
 app = typer.Typer(help="coursebot: answers from the course's own materials, with citations.",
@@ -30,7 +30,7 @@ app.add_typer(sources_app, name="sources")
 err = Console(stderr=True)
 out = Console()
 
-EXIT_ERROR, EXIT_PARTIAL = 1, 3
+EXIT_ERROR, EXIT_PARTIAL, EXIT_BUSY = 1, 3, 75  # 75 = EX_TEMPFAIL: cron may simply retry
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -96,12 +96,34 @@ def ingest(ctx: typer.Context, paths: list[Path],
 
 
 @app.command()
-def refresh(ctx: typer.Context, directory: Path,
+def refresh(ctx: typer.Context,
+            directories: Annotated[list[Path] | None, typer.Argument(help="default: COURSEBOT_REFRESH_FOLDERS "
+                                                                   "or the materials folder")] = None,
+            pull: Annotated[bool, typer.Option(help="git pull folders that are git checkouts first")] = False,
+            golden: Annotated[Path | None, typer.Option(help="QA JSONL for the regression check")] = None,
+            wait: Annotated[bool, typer.Option(help="wait for a running refresh instead of exiting")] = True,
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Re-index what changed in a folder: new, changed and deleted files; unchanged ones are skipped."""
-    if not directory.is_dir():
-        raise KnowledgeError(f"{directory}: not a folder")
-    _run_indexing(ctx, lambda kb, progress: kb.indexer.refresh(directory, progress), as_json)
+    """Re-index what changed: new, changed and deleted files; unchanged ones are skipped. Under a lock."""
+    from .refresh import run_refresh
+
+    s = settings_from(ctx)
+    folders = [d.resolve() for d in directories] if directories else s.resolved_refresh_folders
+    for d in folders:
+        if not d.is_dir():
+            raise KnowledgeError(f"{d}: not a folder")
+    with Knowledge(s) as kb:
+        outcome = run_refresh(kb, folders, pull=pull or s.refresh_pull, golden=golden or s.golden_set,
+                              max_drop=s.regression_max_drop, wait=wait)
+    if as_json:
+        print(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_report(outcome.report, False)
+        if outcome.regression:
+            g = outcome.regression
+            out.print(f"golden set hit@5: {g.hit_at_5_before} → {g.hit_at_5_after}"
+                      + (f"  [red]REGRESSION[/] ({len(g.regressed)} questions)" if g.alert else ""))
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
 
 
 @sources_app.command("list")
@@ -213,6 +235,7 @@ def evaluate(ctx: typer.Context, qa: Path,
                                                     help="also run the LlamaIndex default query engine")] = True,
              generator: Annotated[Path | None, typer.Option(help="evaluate another GGUF model")] = None,
              limit: Annotated[int | None, typer.Option(help="only the first N items")] = None,
+             details: Annotated[Path | None, typer.Option(help="write per-item answers here (JSONL)")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Retrieval (hybrid vs BM25 vs vector) and answers (pipeline vs LlamaIndex default) on a QA set."""
     from .evaluation import (
@@ -221,6 +244,7 @@ def evaluate(ctx: typer.Context, qa: Path,
         load_items,
         run_llamaindex_default,
         run_pipeline,
+        write_details,
     )
 
     s = settings_from(ctx)
@@ -243,11 +267,15 @@ def evaluate(ctx: typer.Context, qa: Path,
                 records = run_pipeline(ev.answerer, items, lambda d, t: bar.update(task, completed=d, total=t))
                 result["answers"] = {"pipeline": answer_metrics(records)}
                 result["answers"]["pipeline"]["generator"] = ev.generator.name
+                if details:
+                    write_details(details, "pipeline", records)
                 if baseline:
                     task = bar.add_task("answers (LlamaIndex default)", total=None, item="")
                     base = run_llamaindex_default(ev.store, ev.embedder, ev.generator, items,
                                                   lambda d, t: bar.update(task, completed=d, total=t))
                     result["answers"]["llamaindex_default"] = answer_metrics(base)
+                    if details:
+                        write_details(details, "llamaindex_default", base)
     if as_json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -277,6 +305,9 @@ def main() -> None:
     _register_plugins()
     try:
         app()
+    except RefreshBusy as e:
+        err.print(f"[yellow]busy:[/] {e}")
+        sys.exit(EXIT_BUSY)
     except KnowledgeError as e:
         err.print(f"[red]error:[/] {e}")
         sys.exit(EXIT_ERROR)

@@ -35,3 +35,7 @@ class GeneratorUnavailable(KnowledgeError):
 
 class SourceNotFound(KnowledgeError):
     """A named source is not in the index."""
+
+
+class RefreshBusy(KnowledgeError):
+    """Another refresh holds the lock."""

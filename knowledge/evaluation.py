@@ -101,6 +101,7 @@ class AnswerRecord:
     citations: list[dict]
     ttft_ms: float | None
     total_ms: float
+    details: dict = field(default_factory=dict)
 
 
 def citation_matches(citation: dict, gold: dict) -> bool:
@@ -166,8 +167,12 @@ def run_pipeline(answerer, items: list[QAItem], progress: Callable[[int, int], N
     records = []
     for n, item in enumerate(items):
         result = answerer.answer(item.question)
+        details = {"raw_answer": result.raw_answer, "support": result.support, "reason": result.reason,
+                   "top_similarity": result.top_similarity, "attributed": [
+                       {k: v for k, v in c.items() if k != "text"} for c in result.attributed],
+                   "timings": result.timings}
         records.append(AnswerRecord(item, result.answer, result.abstained, result.citations,
-                                    result.timings.get("ttft_ms"), result.timings["total_ms"]))
+                                    result.timings.get("ttft_ms"), result.timings["total_ms"], details))
         if progress:
             progress(n + 1, len(items))
     return records
@@ -205,7 +210,17 @@ def run_llamaindex_default(store, embedder, generator, items: list[QAItem],
                 c.update({kind: a} if a == b else {kind + "s": [a, b]})
             citations.append(c)
         records.append(AnswerRecord(item, answer, model_declined(answer), citations, ttft,
-                                    (time.perf_counter() - start) * 1000))
+                                    (time.perf_counter() - start) * 1000, {"raw_answer": answer}))
         if progress:
             progress(n + 1, len(items))
     return records
+
+
+def write_details(path: Path, system: str, records: list[AnswerRecord]) -> None:
+    """Per-item records (JSONL) for error analysis and threshold calibration."""
+    with path.open("a", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps({"system": system, "id": r.item.id, "question": r.item.question,
+                                "answerable": r.item.answerable, "gold": r.item.gold, "answer": r.answer,
+                                "abstained": r.abstained, "citations": r.citations, "ttft_ms": r.ttft_ms,
+                                "total_ms": r.total_ms, **r.details}, ensure_ascii=False) + "\n")

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .chunking import CHUNKER_VERSION, describe, make_nodes
 from .errors import (
     FileTooLarge,
-    KnowledgeError,
+    RefreshBusy,
     SourceNotFound,
     SourceUnreadable,
     UnsafePath,
@@ -260,7 +260,7 @@ def exclusive(lock_path: Path, wait: bool = True) -> Iterator[None]:
         try:
             fcntl.flock(handle, flags)
         except BlockingIOError as e:
-            raise KnowledgeError(f"another refresh is running (lock {lock_path})") from e
+            raise RefreshBusy(f"another refresh is running (lock {lock_path}); try again later") from e
         try:
             yield
         finally:

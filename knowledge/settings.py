@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, description="largest file accepted for ingestion")
     max_pages: int = Field(2000, description="largest PDF/PPTX accepted, in pages or slides")
 
+    # -- scheduled refresh
+    refresh_folders: list[Path] = Field(default_factory=list,
+                                        description="folders to refresh (default: the materials folder)")
+    refresh_pull: bool = Field(False, description="git pull folders that are git checkouts before refreshing")
+    refresh_interval_minutes: int = Field(0, description="bot: refresh every N minutes (0 = off)")
+    refresh_daily_at: str | None = Field(None, description="bot: refresh daily at HH:MM in the course timezone")
+    timezone: str = "America/Bogota"
+    golden_set: Path | None = Field(None, description="QA JSONL re-run after a refresh to catch regressions")
+    regression_max_drop: float = Field(0.05, description="alert when golden hit@5 drops more than this")
+
     # -- generator
     generator_model: str = Field(
         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
@@ -72,6 +82,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.resolved_data_dir / 'coursebot.db'}"
+
+    @property
+    def resolved_refresh_folders(self) -> list[Path]:
+        return [p.expanduser().resolve() for p in self.refresh_folders] or [self.resolved_materials_dir]
 
     @property
     def max_file_bytes(self) -> int:

@@ -49,8 +49,9 @@ def test_refresh_reports_and_remove(env, sample_course, tmp_path):
     shutil.copytree(sample_course, course)
     run("refresh", str(course))
     (course / "programa.md").unlink()
-    report = json.loads(run("refresh", str(course), "--json"))
-    assert report["removed"] == ["programa.md"] and report["added"] == []
+    outcome = json.loads(run("refresh", str(course), "--json"))
+    assert outcome["report"]["removed"] == ["programa.md"] and outcome["report"]["added"] == []
+    assert outcome["exit_code"] == 0
     assert "removed" in run("sources", "remove", "Semana 02_Regularización/lectura_regularizacion.html")
 
 
