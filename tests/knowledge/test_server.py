@@ -1,0 +1,55 @@
+"""The managed weaviate-server: start on free loopback ports, reuse, restart with data kept, clean stop."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from knowledge.core import Knowledge
+from knowledge.errors import EmbedderMismatch, StoreUnavailable
+from knowledge.server import WeaviateServer, is_ready
+from knowledge.settings import CACHE_DIR, Settings
+from knowledge.store import ChunkStore
+
+BINARY = Path(os.environ.get("COURSEBOT_WEAVIATE_BIN", CACHE_DIR / "bin" / "weaviate-server"))
+
+
+@pytest.fixture
+def managed(tmp_path, monkeypatch):
+    monkeypatch.delenv("WEAVIATE_URL", raising=False)
+    return Settings(data_dir=tmp_path / "data", weaviate_bin=BINARY, collection="Managed", _env_file=None)
+
+
+def test_data_survives_a_restart_and_a_running_server_is_reused(managed, sample_course):
+    with Knowledge(managed) as kb:
+        server = kb.server
+        assert server.owned and server.url.startswith("http://127.0.0.1:")
+        kb.indexer.ingest([sample_course / "programa.md"])
+        count = kb.store.count()
+        with Knowledge(managed) as second:  # same data dir: reuses the running server, leaves it running
+            assert not second.server.owned and second.server.pid == server.pid
+            assert second.store.count() == count
+        assert is_ready(server.http_port)
+    assert not is_ready(server.http_port)  # the owner stopped it
+    with Knowledge(managed) as kb:
+        assert kb.store.count() == count > 0
+        assert kb.retriever.search("horario de atención", k=1)[0].file == "programa.md"
+
+
+def test_server_that_dies_at_start_reports_its_log(tmp_path):
+    fake = tmp_path / "weaviate-server"
+    fake.write_text("#!/bin/sh\necho 'boom: cannot start' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(StoreUnavailable, match="boom: cannot start"):
+        WeaviateServer(fake, tmp_path / "w").start(timeout=10)
+
+
+def test_missing_binary_names_the_alternatives(tmp_path):
+    with pytest.raises(StoreUnavailable, match="WEAVIATE_URL"):
+        WeaviateServer(tmp_path / "nope", tmp_path / "w").start()
+
+
+def test_querying_with_another_embedder_is_refused(kb):
+    other = ChunkStore(kb.client, kb.store.name, "SomeOtherEmbedding:model-x")
+    with pytest.raises(EmbedderMismatch, match="re-index"):
+        other.ensure()
