@@ -27,8 +27,9 @@ from knowledge.errors import GeneratorUnavailable
 from .context import BotData, CourseContext, Services
 from .handlers import access, admin, escalation, feedback, questions, students, uploads
 from .handlers.errors import handle_error
+from .jobs import schedule_refresh
 from .keyboards import Action
-from .models import ADMIN, Database, admin_ids, set_role
+from .models import Database, admin_ids
 from .settings import BotSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(escalation.escalate, pattern=Action.ESCALATE.pattern))
     application.add_handler(CallbackQueryHandler(admin.confirm_delete, pattern=Action.DELETE.pattern))
     application.add_handler(CallbackQueryHandler(admin.cancel_delete, pattern=Action.KEEP.pattern))
+    application.add_handler(CallbackQueryHandler(feedback.expired_button))
 
     # A staff reply to an escalated question goes to the student (and stops there); other replies are questions.
     application.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
@@ -83,9 +85,7 @@ async def post_init(application: Application) -> None:
         services.owns_knowledge = True
     services.db = Database(knowledge.sessions)
     await asyncio.to_thread(services.db.create_tables)
-    for admin_id in services.settings.admin_ids:
-        await services.db.run(set_role, admin_id, ADMIN)
-    services.admins |= await services.db.run(admin_ids)
+    services.admins |= await services.db.run(admin_ids)  # granted with /admin add; ADMIN_IDS are already in
     try:  # load the model now, so the first student does not wait for it
         await asyncio.to_thread(lambda: knowledge.generator.llama)
     except GeneratorUnavailable as e:
@@ -93,8 +93,9 @@ async def post_init(application: Application) -> None:
     await application.bot.set_my_commands(students.STUDENT_COMMANDS)
     for admin_id in sorted(services.admins):
         await admin.set_admin_commands(application.bot, admin_id)
-    log.info("serving %s as @%s (%d admins)", services.settings.course_name, application.bot.username,
-             len(services.admins))
+    scheduled = schedule_refresh(application)
+    log.info("serving %s as @%s (%d admins; scheduled refresh: %s)", services.settings.course_name,
+             application.bot.username, len(services.admins), ", ".join(scheduled) or "off")
 
 
 async def post_shutdown(application: Application) -> None:

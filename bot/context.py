@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import CallbackContext, ExtBot
 
 from knowledge.core import Knowledge
 
@@ -26,6 +26,7 @@ class Services:
     db: Database | None = None  # set in post_init, once the database is reachable
     known_users: set[int] = field(default_factory=set)  # users already recorded by this process
     indexing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one upload/refresh/delete at a time
+    escalating: asyncio.Lock = field(default_factory=asyncio.Lock)  # a staff reply waits until its row is saved
     owns_knowledge: bool = False  # opened by post_init, so closed by post_shutdown
 
     @classmethod
@@ -51,9 +52,6 @@ class BotData:
 
 class CourseContext(CallbackContext[ExtBot, dict, dict, BotData]):
     """`context.services`, `context.knowledge` and `context.db` for every handler."""
-
-    def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
-        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
 
     @property
     def services(self) -> Services:

@@ -13,12 +13,20 @@ from pathlib import Path
 from knowledge.core import Knowledge
 from knowledge.errors import KnowledgeError, UnsafePath
 from knowledge.filetypes import safe_join, sanitize_filename, sniff
-from knowledge.ingest import ChangeReport, sha256_file
+from knowledge.ingest import exclusive, sha256_file
+from knowledge.refresh import RefreshOutcome, run_refresh
 from knowledge.registry import Source, get_source, list_sources
+from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STAGING = ".incoming"  # hidden: `knowledge.ingest.course_files` skips it, so a refresh never indexes it
+LOCK = "refresh.lock"  # in the data dir: the lock `knowledge.refresh.run_refresh` (cron, the bot) holds
+
+
+def _lock(knowledge: Knowledge):
+    """Wait for a running refresh (cron's or ours) before changing the index."""
+    return exclusive(knowledge.settings.resolved_data_dir / LOCK, wait=True)
 
 
 class UploadRejected(KnowledgeError):
@@ -75,7 +83,8 @@ def install(knowledge: Knowledge, staged: Path, materials_dir: Path) -> Installe
         os.replace(target, previous)
     os.replace(staged, target)
     try:
-        outcome = knowledge.indexer.ingest_file(target, materials_dir)
+        with _lock(knowledge):
+            outcome = knowledge.indexer.ingest_file(target, materials_dir)
         if outcome.status in ("failed", "still_failing"):
             raise UploadRejected(outcome.error or f"{doc_id}: could not be indexed")
     except BaseException:
@@ -119,7 +128,8 @@ def remove(knowledge: Knowledge, source: Source, materials_dir: Path) -> tuple[i
     """Remove a document from the index and, if it lives there, from the materials folder.
 
     Returns (chunks deleted, file deleted)."""
-    deleted = knowledge.indexer.remove(source.doc_id)
+    with _lock(knowledge):
+        deleted = knowledge.indexer.remove(source.doc_id)
     path = document_path(materials_dir, source.doc_id)
     if path is not None and Path(source.root).resolve() == materials_dir.resolve():
         path.unlink()
@@ -127,6 +137,9 @@ def remove(knowledge: Knowledge, source: Source, materials_dir: Path) -> tuple[i
     return deleted, False
 
 
-def refresh(knowledge: Knowledge, materials_dir: Path) -> ChangeReport:
-    materials_dir.mkdir(parents=True, exist_ok=True)
-    return knowledge.indexer.refresh(materials_dir)
+def refresh(knowledge: Knowledge, settings: Settings) -> RefreshOutcome:
+    """Refresh every configured folder (default: the materials folder), as cron's job does, with its lock and
+    golden-set check. Raises RefreshBusy if a refresh is already running."""
+    settings.resolved_materials_dir.mkdir(parents=True, exist_ok=True)
+    return run_refresh(knowledge, settings.resolved_refresh_folders, pull=settings.refresh_pull,
+                       golden=settings.golden_set, max_drop=settings.regression_max_drop, wait=False)

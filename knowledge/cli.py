@@ -50,10 +50,37 @@ def _main(ctx: typer.Context, verbose: Annotated[bool, typer.Option("--verbose",
     ctx.obj = load_settings()
 
 
-def progress_bar() -> Progress:
+class LineProgress:
+    """Progress for logs and CI (no terminal): a line per 10% of each task, same calls as rich's Progress."""
+
+    def __init__(self):
+        self.tasks: list[dict] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def add_task(self, description: str, total=None, **fields) -> int:
+        self.tasks.append({"description": description, "total": total, "shown": -1})
+        return len(self.tasks) - 1
+
+    def update(self, task: int, completed: int = 0, total=None, **fields) -> None:
+        t = self.tasks[task]
+        t["total"] = total or t["total"]
+        if t["total"]:
+            decile = int(10 * completed / t["total"])
+            if decile > t["shown"]:
+                t["shown"] = decile
+                err.print(f"{t['description']}: {completed}/{t['total']}", highlight=False)
+
+
+def progress_bar() -> Progress | LineProgress:
+    if not err.is_terminal:
+        return LineProgress()
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[item]}"), console=err,
-                    transient=False, disable=not err.is_terminal)
+                    TimeElapsedColumn(), TextColumn("{task.fields[item]}"), console=err, transient=False)
 
 
 def print_report(report, as_json: bool) -> None:
@@ -79,7 +106,6 @@ def _run_indexing(ctx, work, as_json: bool) -> None:
             bar.update(task, completed=done, total=total, item=name)
 
         report = work(kb, progress)
-        bar.update(task, completed=bar.tasks[0].total or 0, item="")
     print_report(report, as_json)
     if report.failed:
         raise typer.Exit(EXIT_PARTIAL)

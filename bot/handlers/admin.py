@@ -12,6 +12,7 @@ from telegram import Bot, BotCommand, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
+from knowledge.errors import RefreshBusy
 from knowledge.ingest import ChangeReport
 from knowledge.registry import Source, list_sources
 
@@ -19,7 +20,7 @@ from .. import materials
 from ..context import CourseContext
 from ..formatting import escape, pack
 from ..keyboards import confirm_delete_keyboard, parse
-from ..models import ADMIN, Gap, Stats, knowledge_gaps, set_role, stats
+from ..models import ADMIN, STUDENT, Gap, Stats, knowledge_gaps, set_role, stats
 from .students import STUDENT_COMMANDS
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ ADMIN_COMMANDS = [
     BotCommand("reindexar", "Reindexar la carpeta de materiales"),
     BotCommand("stats", "Uso, abstenciones y votos"),
     BotCommand("pendientes", "Preguntas sin buena respuesta"),
-    BotCommand("admin", "Agregar un admin: /admin add ID"),
+    BotCommand("admin", "Admins: /admin add ID, /admin remove ID"),
 ]
 ADMIN_COMMAND_NAMES = {c.command for c in ADMIN_COMMANDS}
 
@@ -130,10 +131,18 @@ def report_lines(report: ChangeReport) -> list[str]:
 async def reindex(update: Update, context: CourseContext) -> None:
     """Bring the index in line with the materials folder (runs in a thread; others keep being served)."""
     status = await update.effective_message.reply_text("⏳ Reindexando la carpeta de materiales…")
-    materials_dir = context.services.settings.resolved_materials_dir
-    async with context.services.indexing:
-        report = await asyncio.to_thread(materials.refresh, context.knowledge, materials_dir)
-    blocks = pack(report_lines(report), sep="\n")
+    try:
+        async with context.services.indexing:
+            outcome = await asyncio.to_thread(materials.refresh, context.knowledge, context.services.settings)
+    except RefreshBusy:
+        await status.edit_text("⏳ Ya hay una actualización del índice en curso; inténtalo en unos minutos.")
+        return
+    lines = report_lines(outcome.report)
+    if outcome.regression and outcome.regression.alert:
+        g = outcome.regression
+        lines.append(f"📉 La recuperación empeoró en el conjunto de control: hit@5 {g.hit_at_5_before:.2f} → "
+                     f"{g.hit_at_5_after:.2f}")
+    blocks = pack(lines, sep="\n")
     await status.edit_text(blocks[0], parse_mode=ParseMode.HTML)
     for text in blocks[1:]:
         await update.effective_message.reply_html(text)
@@ -177,15 +186,24 @@ async def show_gaps(update: Update, context: CourseContext) -> None:
 
 
 async def manage_admins(update: Update, context: CourseContext) -> None:
-    """/admin add ID: give a user the staff role."""
+    """/admin add ID, /admin remove ID: grant or revoke the staff role (ADMIN_IDS are set in the configuration)."""
     args = context.args or []
-    if len(args) != 2 or args[0].lower() != "add" or not args[1].lstrip("-").isdigit():
-        admins = ", ".join(str(i) for i in sorted(context.services.admins))
-        await update.effective_message.reply_text(f"Uso: /admin add ID\nAdmins actuales: {admins}")
+    services = context.services
+    if len(args) != 2 or args[0].lower() not in ("add", "remove") or not args[1].isdigit():
+        admins = ", ".join(str(i) for i in sorted(services.admins))
+        await update.effective_message.reply_text(f"Uso: /admin add ID o /admin remove ID\nAdmins actuales: {admins}")
         return
-    new_id = int(args[1])
-    await context.db.run(set_role, new_id, ADMIN)
-    context.services.admins.add(new_id)
-    await set_admin_commands(context.bot, new_id)
-    log.info("admin %s made %s an admin", update.effective_user.id, new_id)
-    await update.effective_message.reply_text(f"✅ {new_id} ahora es admin.")
+    action, user_id = args[0].lower(), int(args[1])
+    if action == "remove" and user_id in services.settings.admin_ids:
+        await update.effective_message.reply_text(f"{user_id} está en ADMIN_IDS: quítalo de la configuración.")
+        return
+    await context.db.run(set_role, user_id, ADMIN if action == "add" else STUDENT)
+    if action == "add":
+        services.admins.add(user_id)
+        await set_admin_commands(context.bot, user_id)
+    else:
+        services.admins.discard(user_id)
+        await context.bot.delete_my_commands(scope=BotCommandScopeChat(user_id))
+    log.info("admin %s: %s %s", update.effective_user.id, action, user_id)
+    await update.effective_message.reply_text(f"✅ {user_id} ahora es admin." if action == "add"
+                                              else f"✅ {user_id} ya no es admin.")

@@ -35,28 +35,27 @@ async def escalate(update: Update, context: CourseContext) -> None:
     user = query.from_user
     text = escalation_text(student_name(user.full_name, user.username, user.id), row.question, row.answer)
     reached = 0
-    for staff_id in sorted(context.services.admins):
-        try:
-            sent = await context.bot.send_message(staff_id, text, parse_mode=ParseMode.HTML)
-        except (Forbidden, BadRequest) as e:  # a staff member who never opened a chat with the bot
-            log.warning("could not reach staff member %s: %s", staff_id, e)
-            continue
-        await context.db.run(save_escalation, answer_id=row.id, student_id=row.user_id,
-                             student_chat_id=row.chat_id, student_message_id=row.question_message_id,
-                             staff_chat_id=staff_id, staff_message_id=sent.message_id)
-        reached += 1
-    if reached:
-        await query.message.reply_text("📨 Le pasé tu pregunta al equipo docente. Te escribiré aquí cuando "
-                                       "respondan.", do_quote=False)
-    else:
-        await query.message.reply_text("😔 Ahora mismo no pude contactar al equipo docente. Inténtalo más "
-                                       "tarde o pregúntales en clase.", do_quote=False)
+    async with context.services.escalating:
+        for staff_id in sorted(context.services.admins):
+            try:
+                sent = await context.bot.send_message(staff_id, text, parse_mode=ParseMode.HTML)
+            except (Forbidden, BadRequest) as e:  # a staff member who never opened a chat with the bot
+                log.warning("could not reach staff member %s: %s", staff_id, e)
+                continue
+            await context.db.run(save_escalation, answer_id=row.id, student_id=row.user_id,
+                                 student_chat_id=row.chat_id, student_message_id=row.question_message_id,
+                                 staff_chat_id=staff_id, staff_message_id=sent.message_id)
+            reached += 1
+    text = ("📨 Le pasé tu pregunta al equipo docente. Te escribiré aquí cuando respondan." if reached else
+            "😔 Ahora mismo no pude contactar al equipo docente. Inténtalo más tarde o pregúntales en clase.")
+    await context.bot.send_message(update.effective_chat.id, text)
 
 
 async def relay_staff_reply(update: Update, context: CourseContext) -> None:
     """A staff member's reply to an escalated question reaches the student, as a reply to their question."""
     message = update.message
-    escalation = await context.db.run(find_escalation, message.chat_id, message.reply_to_message.message_id)
+    async with context.services.escalating:
+        escalation = await context.db.run(find_escalation, message.chat_id, message.reply_to_message.message_id)
     if escalation is None:
         return  # a reply to something else: the question handler (next group) takes it
     texts = pack(["👩‍🏫 <b>Respuesta del equipo docente:</b>", *plain_blocks(message.text)])

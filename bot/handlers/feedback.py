@@ -43,7 +43,7 @@ async def show_sources(update: Update, context: CourseContext) -> None:
         return
     await query.answer()
     if not row.citations:
-        await query.message.reply_text("Esta respuesta no cita ninguna fuente.")
+        await context.bot.send_message(update.effective_chat.id, "Esta respuesta no cita ninguna fuente.")
         return
     materials = context.services.settings.resolved_materials_dir
     files: dict[str, int] = {}
@@ -54,8 +54,8 @@ async def show_sources(update: Update, context: CourseContext) -> None:
     markup = documents_keyboard(row.id, [(n, name.rsplit("/", 1)[-1]) for name, n in files.items()])
     for i, text in enumerate(messages, start=1):
         last = i == len(messages)
-        await query.message.reply_text(text, parse_mode=ParseMode.HTML,
-                                       reply_markup=markup if last and files else None, do_quote=False)
+        await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML,
+                                       reply_markup=markup if last and files else None)
 
 
 async def send_document(update: Update, context: CourseContext) -> None:
@@ -71,7 +71,13 @@ async def send_document(update: Update, context: CourseContext) -> None:
         await query.answer("Ese documento ya no está disponible.", show_alert=True)
         return
     await query.answer()
-    await context.bot.send_chat_action(query.message.chat_id, ChatAction.UPLOAD_DOCUMENT)
+    chat_id = update.effective_chat.id
+    await context.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
     with path.open("rb") as document:
-        await context.bot.send_document(query.message.chat_id, document, filename=path.name,
+        await context.bot.send_document(chat_id, document, filename=path.name,
                                         caption=(citation.get("label") or path.name)[:1024])
+
+
+async def expired_button(update: Update, context: CourseContext) -> None:
+    """A button no handler knows (an old keyboard): stop the client's spinner and say so."""
+    await update.callback_query.answer("Este botón ya no funciona.", show_alert=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.models import Feedback, knowledge_gaps
 from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, assert_valid_html, indexed_course, play
@@ -88,5 +89,17 @@ def test_buttons_of_unknown_answers_say_so(course):
             s.execute(Feedback.metadata.tables["bot_messages"].delete())
         await h.press(OTHER, answer["message_id"], data)
         assert h.callback_answers() == [{"text": "Esa respuesta ya no está disponible.", "show_alert": True}]
+
+    play(settings, kb, scenario)
+
+
+def test_a_button_no_handler_knows_is_answered(course):
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        old = await h.app.bot.send_message(STUDENT, "viejo", reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton("Antiguo", callback_data="v1:rate:9")]]))
+        await h.press(STUDENT, old.message_id, "v1:rate:9")
+        assert h.callback_answers() == [{"text": "Este botón ya no funciona.", "show_alert": True}]
 
     play(settings, kb, scenario)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from knowledge.answer import AnswerResult, Retrieved
-from knowledge.retrieval import Hit
-
 from bot.formatting import (
     MAX_MESSAGE,
     answer_messages,
@@ -15,6 +12,8 @@ from bot.formatting import (
     split_plain,
     streaming_text,
 )
+from knowledge.answer import AnswerResult, Retrieved
+from knowledge.retrieval import Hit
 from tests.bot.emulator import parse_html
 
 

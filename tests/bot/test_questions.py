@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.formatting import MAX_MESSAGE
+from knowledge.answer import AnswerResult, Retrieved
+from knowledge.retrieval import Hit
 from tests.bot.test_app import OTHER, STUDENT, Harness, assert_valid_html, indexed_course, play
 
 pytestmark = pytest.mark.timeout(180)
@@ -65,16 +67,16 @@ def test_follow_ups_send_the_history_and_nuevo_forgets_it(course):
         try:
             await h.send_text(STUDENT, QUESTION)
             await h.send_text(STUDENT, "¿y los talleres?")
-            await h.send_text(STUDENT, "/nuevo")
-            await h.send_text(STUDENT, "¿y el parcial?")
         finally:
             del answerer.astream
-        assert h.texts(STUDENT)[-2] == "🧹 Listo, empezamos una conversación nueva."
+        assert [q for q, _ in h.services.conversations.history(STUDENT, STUDENT)] == [QUESTION, "¿y los talleres?"]
+        await h.send_text(STUDENT, "/nuevo")
+        assert h.texts(STUDENT)[-1] == "🧹 Listo, empezamos una conversación nueva."
+        assert h.services.conversations.history(STUDENT, STUDENT) == []
 
     play(settings, kb, scenario)
     assert seen[0] == []
     assert [q for q, _ in seen[1]] == [QUESTION]
-    assert seen[2] == []
 
 
 def test_in_groups_only_mentions_and_replies_are_answered_quoting_the_question(course):
@@ -129,3 +131,39 @@ def test_start_and_fuentes_describe_the_course(course):
         assert len(listing) <= MAX_MESSAGE
 
     play(settings, kb, scenario)
+
+
+class _LongAnswers:
+    """A stand-in for `Knowledge` whose answerer writes 9,000 characters: the tiny model cannot, in test time."""
+
+    def __init__(self, kb):
+        self.client, self.sessions, self.collection_name = kb.client, kb.sessions, kb.collection_name
+        self.generator = kb.generator
+        self.answerer = self
+
+    async def astream(self, question, history=None):
+        hit = Hit("id", "programa.md", "programa", "", "", 0, 0, 0, 1.0, "texto")
+        yield Retrieved([hit], [], 1.0)
+        sentence = "La nota final combina talleres, proyecto y parcial <30/40/30> & más [1]. "
+        for _ in range(3):
+            yield sentence
+        citation = {"n": 1, "file": "programa.md", "title": "programa", "label": "programa", "text": "texto"}
+        yield AnswerResult(question, sentence * 120, False, "", [citation], [hit], "", 1.0, {"total_ms": 1.0})
+
+
+def test_answers_longer_than_a_message_are_split_with_the_buttons_under_the_last_part(course):
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        asked = await h.send_text(STUDENT, "¿Cómo se calcula la nota?")
+        parts = [m for m in h.emu.bot_messages(STUDENT) if m["message_id"] > asked["message_id"]]
+        assert len(parts) == 3
+        for part in parts:
+            assert part["parse_mode"] == "HTML" and len(part["text"]) <= MAX_MESSAGE
+            assert_valid_html(part["raw_text"])
+        assert [bool(p["reply_markup"]) for p in parts] == [False, False, True]
+        assert parts[0]["text"].startswith("La nota final combina talleres, proyecto y parcial <30/40/30> & más [1].")
+        assert parts[-1]["text"].endswith("Fuentes\n[1] programa")
+        assert sum(p["text"].count("<30/40/30>") for p in parts) == 120
+
+    play(settings, _LongAnswers(kb), scenario)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.registry import list_sources
-from tests.bot.test_app import ADMIN, STUDENT, Harness, bot_settings, play
+from tests.bot.test_app import ADMIN, STUDENT, Harness, bot_settings, play, use_tiny_model
 from tests.files import encrypted_pdf, pdf
 
 pytestmark = pytest.mark.timeout(180)
@@ -18,9 +18,11 @@ PAGES = ["Clase 27: métricas de clasificación. " + "La exactitud cuenta los ac
 
 
 @pytest.fixture
-def setup(kb, settings):
+def setup(settings, kb):
     # The tiny model writes gibberish: thresholds calibrated for the real model would decline everything.
-    return bot_settings(settings, abstain_min_support=0.0, abstain_min_similarity=0.0), kb
+    use_tiny_model(settings)
+    settings.abstain_min_support = settings.abstain_min_similarity = 0.0
+    return bot_settings(settings), kb
 
 
 def stored(settings) -> list[str]:
