@@ -74,25 +74,28 @@ def check(knowledge: Knowledge, staged: Path, max_bytes: int) -> Installed | Non
 
 
 def install(knowledge: Knowledge, staged: Path, materials_dir: Path) -> Installed:
-    """Move a checked upload into the materials folder and index it; on any failure restore what was there."""
+    """Move a checked upload into the materials folder and index it; on any failure restore what was there.
+
+    Under the refresh lock, so a concurrent refresh (cron's) never sees a half-installed file."""
     target = safe_join(materials_dir, staged.name)
     doc_id = target.relative_to(materials_dir.resolve()).as_posix()
     previous = staged.parent / "previous"
-    had_previous = target.is_file()
-    if had_previous:
-        os.replace(target, previous)
-    os.replace(staged, target)
     try:
         with _lock(knowledge):
-            outcome = knowledge.indexer.ingest_file(target, materials_dir)
-        if outcome.status in ("failed", "still_failing"):
-            raise UploadRejected(outcome.error or f"{doc_id}: could not be indexed")
-    except BaseException:
-        target.unlink(missing_ok=True)
-        if had_previous:
-            os.replace(previous, target)
-        _forget_failed_new(knowledge, doc_id)
-        raise
+            had_previous = target.is_file()
+            if had_previous:
+                os.replace(target, previous)
+            os.replace(staged, target)
+            try:
+                outcome = knowledge.indexer.ingest_file(target, materials_dir)
+                if outcome.status in ("failed", "still_failing"):
+                    raise UploadRejected(outcome.error or f"{doc_id}: could not be indexed")
+            except BaseException:
+                target.unlink(missing_ok=True)
+                if had_previous:
+                    os.replace(previous, target)
+                _forget_failed_new(knowledge, doc_id)
+                raise
     finally:
         discard(staged)
     return Installed(doc_id, "changed" if outcome.status == "changed" else "added", outcome.chunks)
@@ -128,12 +131,12 @@ def remove(knowledge: Knowledge, source: Source, materials_dir: Path) -> tuple[i
     """Remove a document from the index and, if it lives there, from the materials folder.
 
     Returns (chunks deleted, file deleted)."""
-    with _lock(knowledge):
+    with _lock(knowledge):  # the file goes too, so a refresh running next cannot index it again
         deleted = knowledge.indexer.remove(source.doc_id)
-    path = document_path(materials_dir, source.doc_id)
-    if path is not None and Path(source.root).resolve() == materials_dir.resolve():
-        path.unlink()
-        return deleted, True
+        path = document_path(materials_dir, source.doc_id)
+        if path is not None and Path(source.root).resolve() == materials_dir.resolve():
+            path.unlink()
+            return deleted, True
     return deleted, False
 
 

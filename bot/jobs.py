@@ -1,0 +1,64 @@
+"""The scheduled refresh (PTB's timerbot.py pattern): one job named "refresh" that replaces itself.
+
+It runs `knowledge.refresh.run_refresh` — the same job as cron's `scripts/refresh_index.py`, under the same
+cross-process lock — and tells the admins when something changed or went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application
+
+from knowledge.errors import RefreshBusy
+
+from . import materials
+from .context import CourseContext, Services
+from .formatting import pack, plain_blocks
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "refresh"
+
+
+async def scheduled_refresh(context: CourseContext) -> None:
+    """Refresh the index; send the admins the summary when something changed or failed."""
+    services = context.services
+    try:
+        async with services.indexing:
+            outcome = await asyncio.to_thread(materials.refresh, services.knowledge, services.settings)
+    except RefreshBusy as e:  # cron is refreshing right now: that run does the work
+        log.info("scheduled refresh skipped: %s", e)
+        return
+    if not outcome.report.changed_anything and outcome.exit_code == 0:
+        return
+    for admin_id in sorted(services.admins):
+        for text in pack(plain_blocks(outcome.summary())):
+            try:
+                await context.bot.send_message(admin_id, text, parse_mode=ParseMode.HTML)
+            except (BadRequest, Forbidden) as e:
+                log.warning("could not send the refresh summary to %s: %s", admin_id, e)
+                break
+
+
+def schedule_refresh(application: Application) -> list[str]:
+    """(Re)schedule the "refresh" job from the settings; returns what was scheduled, for the log."""
+    services: Services = application.bot_data.services
+    s, job_queue = services.settings, application.job_queue
+    for job in job_queue.get_jobs_by_name(JOB_NAME):
+        job.schedule_removal()
+    scheduled = []
+    if s.refresh_interval_minutes > 0:
+        job_queue.run_repeating(scheduled_refresh, interval=dt.timedelta(minutes=s.refresh_interval_minutes),
+                                first=dt.timedelta(minutes=s.refresh_interval_minutes), name=JOB_NAME)
+        scheduled.append(f"every {s.refresh_interval_minutes} min")
+    if s.refresh_daily_at:
+        hour, minute = (int(part) for part in s.refresh_daily_at.split(":"))
+        job_queue.run_daily(scheduled_refresh, dt.time(hour, minute, tzinfo=ZoneInfo(s.timezone)), name=JOB_NAME)
+        scheduled.append(f"daily at {s.refresh_daily_at} {s.timezone}")
+    return scheduled

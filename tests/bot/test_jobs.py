@@ -1,0 +1,67 @@
+"""bot/jobs.py: the scheduled refresh job replaces itself, reports changes to the admins, and yields to cron."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.jobs import JOB_NAME, schedule_refresh
+from bot.materials import LOCK
+from knowledge.ingest import exclusive
+from tests.bot.test_app import ADMIN, Harness, indexed_course, play
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def course(weaviate_server, tmp_path_factory):
+    with indexed_course(weaviate_server, tmp_path_factory.mktemp("course"), only=("programa.md",),
+                        refresh_interval_minutes=30, refresh_daily_at="03:00") as course:
+        yield course
+
+
+def test_the_refresh_job_is_scheduled_once_per_setting_and_replaces_itself(course):
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        jobs = h.app.job_queue.get_jobs_by_name(JOB_NAME)
+        assert len(jobs) == 2
+        assert schedule_refresh(h.app) == ["every 30 min", "daily at 03:00 America/Bogota"]
+        again = h.app.job_queue.get_jobs_by_name(JOB_NAME)
+        assert len(again) == 2 and not {j.job.id for j in again} & {j.job.id for j in jobs}
+
+    play(settings, kb, scenario)
+
+
+def test_the_job_tells_the_admins_only_when_something_changed(course):
+    settings, kb = course
+    new = settings.resolved_materials_dir / "anuncio.md"
+    new.write_text("# Anuncio\n\nDesde la semana 4 la clase se dicta en el aula 305.\n")
+
+    async def scenario(h: Harness) -> None:
+        job = h.app.job_queue.get_jobs_by_name(JOB_NAME)[0]
+        await job.run(h.app)
+        summary = h.texts(ADMIN)[-1]
+        assert summary.startswith("🔄 Actualización del índice: 1 nuevos, 0 modificados, 0 eliminados, 0 con error")
+        assert "➕ anuncio.md" in summary
+        assert "anuncio.md" in kb.store.chunk_counts()
+        before = len(h.emu.bot_messages(ADMIN))
+        await job.run(h.app)  # nothing changed: no message
+        assert len(h.emu.bot_messages(ADMIN)) == before
+
+    play(settings, kb, scenario)
+
+
+def test_a_refresh_already_running_elsewhere_is_respected(course):
+    settings, kb = course
+    (settings.resolved_materials_dir / "otro.md").write_text("# Otro\n\nTexto.\n")
+
+    async def scenario(h: Harness) -> None:
+        before = len(h.emu.bot_messages(ADMIN))
+        with exclusive(settings.resolved_data_dir / LOCK):  # as cron's refresh would hold it
+            await h.app.job_queue.get_jobs_by_name(JOB_NAME)[0].run(h.app)
+            assert len(h.emu.bot_messages(ADMIN)) == before  # skipped quietly
+            await h.send_text(ADMIN, "/reindexar")
+            assert h.texts(ADMIN)[-1] == "⏳ Ya hay una actualización del índice en curso; inténtalo en unos minutos."
+        assert "otro.md" not in kb.store.chunk_counts()
+
+    play(settings, kb, scenario)
