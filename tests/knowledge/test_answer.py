@@ -12,6 +12,7 @@ from tests.conftest import TINY_MODEL
 def answering_kb(kb, sample_course):
     kb.settings.generator_model = str(TINY_MODEL)
     kb.settings.max_answer_tokens = 24
+    kb.settings.answer_max_sources, kb.settings.answer_total_chars = 2, 800  # short prompts: fast tests
     kb.indexer.refresh(sample_course)
     return kb
 

@@ -15,7 +15,8 @@ runner = CliRunner()
 def env(settings, monkeypatch):
     values = {"COURSEBOT_DATA_DIR": str(settings.data_dir), "WEAVIATE_URL": settings.weaviate_url,
               "WEAVIATE_GRPC_PORT": str(settings.weaviate_grpc_port), "COURSEBOT_COLLECTION": settings.collection,
-              "COURSEBOT_GENERATOR_MODEL": str(TINY_MODEL), "COURSEBOT_MAX_ANSWER_TOKENS": "24"}
+              "COURSEBOT_GENERATOR_MODEL": str(TINY_MODEL), "COURSEBOT_MAX_ANSWER_TOKENS": "24",
+              "COURSEBOT_ANSWER_MAX_SOURCES": "2", "COURSEBOT_ANSWER_TOTAL_CHARS": "800"}
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     yield values
