@@ -1,0 +1,203 @@
+"""`coursebot adapter …`: the LoRA pipeline's stages as commands, registered on the knowledge CLI through the
+`coursebot.commands` entry point. Every stage works in a run folder (default DATA_DIR/adapters/default):
+dataset/ → adapter/ → merged/ → gguf/ (GGUF + manifest.json). Options are `-s key=value` (`adapter options`
+lists them); unknown ones are rejected before any work. torch is imported only by the stages that need it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import STAGES, Configs, RunPaths, parse_overrides, read_json
+
+adapter_app = typer.Typer(help="LoRA fine-tuning of the answer model: dataset → train → merge → export → gate.",
+                          no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+EXIT_GATE_FAILED = 2
+
+RunOption = Annotated[Path | None, typer.Option("--run", help="run folder (default: DATA_DIR/adapters/default)")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", "-s", help="key=value; see `coursebot adapter options`")]
+CourseOption = Annotated[Path | None, typer.Option(help="course folder to learn (default: the indexed course)")]
+
+
+def _prepare(ctx: typer.Context, run: Path | None, pairs: list[str] | None) -> tuple:
+    """Settings, checked options, run folder: everything that can be wrong is found before any long work."""
+    from .base import prefer_passive_threads
+
+    prefer_passive_threads()  # before any stage imports torch or llama.cpp
+    logging.getLogger("adapters").setLevel(logging.INFO)  # derived numbers and slow steps, as they happen
+    settings = ctx.obj
+    configs = parse_overrides(pairs or [])
+    return settings, configs, RunPaths(run or settings.resolved_data_dir / "adapters" / "default")
+
+
+def _dataset(settings, configs: Configs, run: RunPaths, course: Path | None) -> dict:
+    from knowledge.core import Knowledge
+
+    from .dataset import PromptShape, course_view, make_dataset
+
+    if course is not None:
+        configs.dataset.course_dir = str(course.resolve())
+    course_dir = Path(configs.dataset.course_dir) if configs.dataset.course_dir else None
+    if course_dir is not None and not course_dir.is_dir():
+        raise typer.BadParameter(f"{course_dir}: not a folder", param_hint="--course")
+    shape = PromptShape.from_settings(settings, configs.dataset.course_name)
+    with Knowledge(settings) as kb:
+        view = course_view(kb, course_dir) if course_dir else kb
+        summary = make_dataset(view, configs.dataset, shape, run.dataset, course_dir)
+    c = summary["counts"]
+    out.print(f"dataset: {c['train']} training examples, {c['val']} validation, {c['heldout']} held-out items "
+              f"from {summary['source']['chunks']} chunks → {run.dataset}")
+    return summary
+
+
+def _gate(settings, configs: Configs, run: RunPaths) -> dict:
+    from knowledge.core import Knowledge
+
+    from .export import MANIFEST
+    from .gate import gate
+    from .report import side_by_side
+
+    with Knowledge(settings) as kb:
+        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings,
+                      lambda what, done, total: err.print(f"[dim]evaluating {what} ({total} items)[/]"))
+    table = Table("eval set", "metric", "base", "merged (HF)", "quantized GGUF")
+    for row in side_by_side(result["evaluation"]):
+        table.add_row(*row)
+    out.print(table)
+    if result["passed"]:
+        out.print("[green]gate passed[/]")
+    else:
+        out.print("[red]gate failed:[/] " + "; ".join(result["reasons"]))
+    return result
+
+
+@adapter_app.command("dataset")
+def dataset_command(ctx: typer.Context, course: CourseOption = None, run: RunOption = None,
+                    set_: SetOption = None) -> None:
+    """Build training data (RAFT-style, the pipeline's own prompt format) and a held-out split."""
+    settings, configs, paths = _prepare(ctx, run, set_)
+    _dataset(settings, configs, paths, course)
+
+
+@adapter_app.command("train")
+def train_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
+    """Train a LoRA adapter on the run's dataset (resumes from its last checkpoint)."""
+    from .train import train
+
+    settings, configs, paths = _prepare(ctx, run, set_)
+    report = train(paths.dataset, paths.adapter, configs.train, settings.models_dir)
+    out.print(f"adapter: {report['steps_done']} steps, {report['seconds_per_step']} s/step, val loss "
+              f"{report['first_val_loss']} → {report['final_val_loss']} → {paths.adapter}")
+
+
+@adapter_app.command("merge")
+def merge_command(ctx: typer.Context, run: RunOption = None) -> None:
+    """Merge the adapter into the base and save safetensors + tokenizer + chat template."""
+    from .merge import merge
+
+    _, _, paths = _prepare(ctx, run, [])
+    merge(paths.adapter, paths.merged)
+    out.print(f"merged → {paths.merged}")
+
+
+@adapter_app.command("export")
+def export_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
+    """Convert to GGUF with llama.cpp's vendored converter, quantize, write the manifest."""
+    from .export import export
+
+    settings, configs, paths = _prepare(ctx, run, set_)
+    gguf = export(paths.merged, paths.gguf, configs.export, settings.n_threads or 0)
+    out.print(f"GGUF ({configs.export.quantization}) → {gguf}")
+
+
+@adapter_app.command("gate")
+def gate_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
+    """Base vs merged vs quantized on the same answer metrics as `coursebot eval`; exit 2 when it fails."""
+    settings, configs, paths = _prepare(ctx, run, set_)
+    if not _gate(settings, configs, paths)["passed"]:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@adapter_app.command("run")
+def run_command(ctx: typer.Context, course: CourseOption = None,
+                base: Annotated[str | None, typer.Option(help="base model (GGUF name/path or HF id)")] = None,
+                run: RunOption = None, set_: SetOption = None) -> None:
+    """All stages: dataset → train → merge → export → gate."""
+    from .export import export
+    from .merge import merge
+    from .train import train
+
+    settings, configs, paths = _prepare(ctx, run, set_)
+    if base:
+        configs.train.base = base
+    _dataset(settings, configs, paths, course)
+    train(paths.dataset, paths.adapter, configs.train, settings.models_dir)
+    merge(paths.adapter, paths.merged)
+    export(paths.merged, paths.gguf, configs.export, settings.n_threads or 0)
+    if not _gate(settings, configs, paths)["passed"]:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@adapter_app.command("use")
+def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
+                    help="a tuned GGUF, its manifest.json, or a run folder")] = None,
+                base: Annotated[bool, typer.Option("--base", help="go back to the configured generator")] = False,
+                force: Annotated[bool, typer.Option(help="use it even if the gate did not pass")] = False) -> None:
+    """Serve a tuned GGUF (writes DATA_DIR/active_model.json), or go back with --base."""
+    from .active import activate, deactivate, serving_mismatches
+
+    data_dir = ctx.obj.resolved_data_dir
+    if base or path is None:
+        out.print("back to the configured generator" if deactivate(data_dir) else "no tuned model was active")
+        return
+    active = activate(data_dir, path, force)
+    out.print(f"generator → {active['generator_model']}")
+    for problem in serving_mismatches(active, ctx.obj):
+        err.print(f"[yellow]warning:[/] {problem}")
+
+
+@adapter_app.command("status")
+def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The active tuned model and its manifest (provenance, gate, evaluation)."""
+    from .active import read_active
+
+    active = read_active(ctx.obj.resolved_data_dir)
+    info: dict = {"active": active}
+    if active:
+        manifest = read_json(Path(active["manifest"]), "the manifest of the active model")
+        info["manifest"] = {k: manifest.get(k) for k in ("created_at", "gguf", "base", "adapter", "data", "training",
+                                                         "chat_template", "gate", "evaluation")}
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    if not active:
+        out.print(f"no tuned model active: the generator is {ctx.obj.generator_model}")
+        return
+    m = info["manifest"]
+    out.print(f"generator: {active['generator_model']} ({m['gguf']['quantization']}, active since "
+              f"{active['activated_at']})")
+    out.print(f"base: {m['base']['spec']}; adapter r={m['adapter']['lora']['lora_r']}; trained "
+              f"{m['training']['steps']} steps; gate: {'passed' if (m['gate'] or {}).get('passed') else 'NOT passed'}")
+
+
+@adapter_app.command("options")
+def options_command() -> None:
+    """Every `-s key=value` option with its default (meanings in adapters/config.py)."""
+    configs = Configs()
+    for stage in STAGES:
+        for f in dataclasses.fields(getattr(configs, stage)):
+            out.print(f"{stage:>8}  {f.name} = {getattr(getattr(configs, stage), f.name)!r}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(adapter_app, name="adapter")

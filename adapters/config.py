@@ -1,0 +1,197 @@
+"""Stage configs and the run folder: one dataclass per stage, each field saying what it means.
+
+Options arrive as `key=value` strings (CLI `--set`, script arguments) and are checked against every stage's
+fields before any long work: an unknown key or a value of the wrong type stops the run at once. Each stage
+writes its resolved config beside its output, so an artifact always says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import ArtifactMissing, ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_EVAL = REPO.parent / "shared" / "eval" / "dev.jsonl"
+SHARED_CORPUS = REPO.parent / "shared" / "corpus" / "ia-aplicada"
+
+
+@dataclass
+class DatasetConfig:
+    course_dir: str = ""  # course folder, indexed into its own collection; "" = the course already indexed
+    course_name: str = ""  # name in the system prompt; "" = COURSEBOT_COURSE_NAME (must match serving)
+    questions_per_chunk: int = 3  # most questions generated from one chunk
+    decline_share: float = 0.25  # share of generated questions shown without their gold chunk → refusal
+    offtopic: int = 24  # questions the course never covers (templates), answered with the refusal
+    heldout_share: float = 0.15  # share of chunks kept out of training (validation loss and the gate)
+    informal_share: float = 0.3  # share of questions rewritten as students type them (no ¿, accents, caps)
+    min_chunk_chars: int = 120  # shorter chunks give no questions
+    admin_pairs: str = ""  # comma-separated JSONL files of hand-written pairs (the eval format)
+    forbid_eval: str = str(SHARED_EVAL)  # comma-separated QA files whose questions must never be trained on
+    max_examples: int = 0  # cap on training examples (0 = all)
+    seed: int = 0
+
+
+@dataclass
+class TrainConfig:
+    base: str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"  # GGUF (name in MODELS_DIR or path) or an HF id/dir
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: str = "auto"  # comma-separated module names; auto = per-architecture default (base.py)
+    dtype: str = "auto"  # float32 | bfloat16 | auto (bfloat16 when the CPU has AVX512-BF16/AMX)
+    batch_size: int = 4  # examples per micro-batch
+    grad_accum: int = 2  # micro-batches per optimizer step
+    epochs: float = 2.0  # passes over the training examples (ignored when max_steps > 0)
+    max_steps: int = 0  # optimizer steps (0 = from epochs)
+    learning_rate: float = 2e-4
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_seq_len: int = 1024  # tokens; longer examples are dropped (cutting would lose sources or the answer)
+    eval_interval: int = 25  # steps between validation losses
+    val_max_examples: int = 48  # validation examples scored each time
+    checkpoint_interval: int = 25  # steps between resumable checkpoints
+    keep_checkpoints: int = 2
+    gradient_checkpointing: bool = False  # recompute activations in backward: much less memory, ~30% slower
+    threads: int = 0  # torch threads (0 = all cores)
+    cache_base: bool = True  # keep a float32 transformers copy of a GGUF base in the cache (fast reloads)
+    seed: int = 0
+
+
+@dataclass
+class ExportConfig:
+    quantization: str = "Q4_K_M"  # Q4_K_M | Q5_K_M | Q8_0 | F16
+    keep_f16: bool = False  # keep the intermediate f16 GGUF next to the quantized one
+
+
+@dataclass
+class GateConfig:
+    max_drop: float = 0.02  # largest drop of quantized vs merged on citation precision or abstention (0.02 = 2 pts)
+    limit: int = 0  # only the first N items of each evaluation set (0 = all)
+    eval_sets: str = "auto"  # "QA.jsonl:CORPUS_DIR,..."; auto = ../shared/eval/dev.jsonl on its corpus if present
+    hf_dtype: str = "auto"  # dtype of the merged model under transformers: float32 | bfloat16 | auto
+    max_answer_tokens: int = 0  # 0 = COURSEBOT_MAX_ANSWER_TOKENS
+
+
+STAGES = {"dataset": DatasetConfig, "train": TrainConfig, "export": ExportConfig, "gate": GateConfig}
+
+
+@dataclass
+class Configs:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+
+
+def _coerce(key: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        return kind(raw)
+    except ValueError as e:
+        raise ConfigError(f"{key}={raw}: expected {kind.__name__}") from e
+
+
+def parse_overrides(pairs: list[str], configs: Configs | None = None) -> Configs:
+    """Apply `key=value` pairs (a leading `--` is allowed) to the stage configs; unknown keys are errors."""
+    configs = configs or Configs()
+    owners = {f.name: stage for stage in STAGES for f in dataclasses.fields(getattr(configs, stage))}
+    for pair in pairs:
+        key, sep, raw = pair.removeprefix("--").partition("=")
+        key = key.replace("-", "_")
+        if not sep:
+            raise ConfigError(f"{pair}: expected key=value")
+        if key not in owners:
+            close = difflib.get_close_matches(key, owners, n=1)
+            raise ConfigError(f"unknown option {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        target = getattr(configs, owners[key])
+        setattr(target, key, _coerce(key, raw, get_type_hints(type(target))[key]))
+    check(configs)
+    return configs
+
+
+def check(configs: Configs) -> None:
+    """Values that would only fail hours later fail now."""
+    d, t, e, g = configs.dataset, configs.train, configs.export, configs.gate
+    if not 0 <= d.decline_share < 1 or not 0 < d.heldout_share < 1 or not 0 <= d.informal_share <= 1:
+        raise ConfigError("decline_share and informal_share must be in [0, 1), heldout_share in (0, 1)")
+    if min(t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum, t.max_seq_len, t.eval_interval,
+           t.checkpoint_interval, t.keep_checkpoints) < 1:
+        raise ConfigError("lora_r, lora_alpha, batch_size, grad_accum, max_seq_len and intervals must be >= 1")
+    if t.dtype not in ("auto", "float32", "bfloat16") or g.hf_dtype not in ("auto", "float32", "bfloat16"):
+        raise ConfigError("dtype and hf_dtype must be auto, float32 or bfloat16")
+    if t.max_steps <= 0 and t.epochs <= 0:
+        raise ConfigError("set max_steps or epochs")
+    from .export import QUANTIZATIONS  # torch-free
+
+    if e.quantization.upper() not in QUANTIZATIONS:
+        raise ConfigError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
+    e.quantization = e.quantization.upper()
+
+
+def as_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(kind: type, data: dict):
+    """A stage config read back from its resolved JSON (fields added later keep their defaults)."""
+    names = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in data.items() if k in names})
+
+
+# -- the run folder: one subfolder per stage, each the next stage's input ----------------------------
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def dataset(self) -> Path:
+        return self.root / "dataset"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "adapter"
+
+    @property
+    def merged(self) -> Path:
+        return self.root / "merged"
+
+    @property
+    def gguf(self) -> Path:
+        return self.root / "gguf"
+
+
+def write_json(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a file
+    return path
+
+
+def read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise ArtifactMissing(f"{path} not found: {what}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+

@@ -1,0 +1,297 @@
+"""Stage 1 — training data from the indexed course, RAFT-style, in exactly the chat format the pipeline serves.
+
+For each chunk, `adapters.questions` proposes questions whose answer the chunk holds. The sources for a
+question are what the retriever returns for it (realistic distractors), with the gold chunk put at a random
+place among them; the prompt is made by `knowledge.prompt` (same system prompt, same numbering, same
+trimming), and the answer copies the chunk's sentences with the gold's number, [n]. A share of questions is
+shown *without* any chunk holding the answer, and questions the course never covers are added: the answer
+to both is the pipeline's refusal, citing nothing (https://arxiv.org/abs/2403.10131 for the recipe).
+
+Chunks are split into training and held-out by a hash of their id, so no held-out chunk (nor a question
+about it) is trained on. Evaluation questions (../shared/eval) are dropped, and the written files are
+checked against them with `items_digest`.
+
+Artifacts (the folder is the contract with `adapters.train` and `adapters.gate`):
+  train.jsonl          {"id", "kind", "type", "question", "messages", "gold_source", "gold", "chunk"} per line
+  val.jsonl            the same, from held-out chunks: validation loss only
+  heldout.jsonl        QA items in the evaluation format (../shared/eval/README.md) for the gate
+  dataset_config.json  resolved config, prompt shape, collection, counts, file hashes, the leak check
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from knowledge.citations import strip_markers
+from knowledge.evaluation import QAItem, items_digest, load_items, matches
+from knowledge.prompt import DECLINE_SENTENCE, Source, build_messages, select_sources, system_prompt
+from knowledge.retrieval import Hit
+from knowledge.text import content_words, overlap, split_sentences
+
+from .config import DatasetConfig, as_dict, sha256_file, write_json
+from .errors import EvalLeak
+from .questions import OFFTOPIC, Candidate, candidates, informal, normalize
+
+TRAIN, VAL, HELDOUT, CONFIG = "train.jsonl", "val.jsonl", "heldout.jsonl", "dataset_config.json"
+EXTRA_HITS = 3  # retrieved beyond answer_k, so that removing the gold still leaves enough distractors
+
+Search = Callable[[str], list[Hit]]
+
+
+@dataclass(frozen=True)
+class PromptShape:
+    """How the answer pipeline builds a prompt (from settings); recorded with the dataset and checked at the gate."""
+
+    course: str
+    k: int
+    max_sources: int
+    max_chars_per_source: int
+    max_total_chars: int
+
+    @classmethod
+    def from_settings(cls, settings, course: str = "") -> PromptShape:
+        return cls(course or settings.course_name, settings.answer_k, settings.answer_max_sources,
+                   settings.answer_chars_per_source, settings.answer_total_chars)
+
+    def sources(self, hits: list[Hit], question: str) -> list[Source]:
+        return select_sources(hits, question, self.max_sources, self.max_chars_per_source, self.max_total_chars)
+
+
+# -- one example (pure) --------------------------------------------------------------------------------
+def cite(sentence: str, n: int) -> str:
+    """'Texto.' → 'Texto [n].' (where the pipeline puts markers, see knowledge.citations)."""
+    sentence = sentence.strip()
+    if sentence[-1:] in ".!?…:":
+        return f"{sentence[:-1].rstrip()} [{n}]{sentence[-1]}"
+    return f"{sentence} [{n}]"
+
+
+def same_chunk(a: Hit, b: Hit) -> bool:
+    return a.node_id == b.node_id or (a.file == b.file and a.text == b.text)
+
+
+def holds(text: str, evidence: str) -> bool:
+    """The evidence is still in the text (after trimming and line wrapping)."""
+    return normalize(evidence) in normalize(text)
+
+
+def gold_ref(hit: Hit) -> dict:
+    """A chunk as an evaluation gold source: {"file"} plus its first page/slide/cell."""
+    return {"file": hit.file, hit.loc_kind: hit.loc_start} if hit.loc_kind else {"file": hit.file}
+
+
+def record(question: str, kind: str, type_: str, shape: PromptShape, sources: list[Source], answer: str,
+           gold_source: int | None, gold: Hit | None) -> dict:
+    messages = build_messages(system_prompt(shape.course), sources, question)
+    messages.append({"role": "assistant", "content": answer})
+    key = f"{question}\x00{kind}\x00{gold.node_id if gold else ''}"
+    return {"id": hashlib.sha256(key.encode()).hexdigest()[:12], "kind": kind, "type": type_,
+            "question": question, "messages": messages, "gold_source": gold_source,
+            "gold": [gold_ref(gold)] if gold else [], "chunk": gold.node_id if gold else ""}
+
+
+def answer_example(question: str, cand: Candidate, gold: Hit, hits: list[Hit], shape: PromptShape,
+                   position: int) -> dict | None:
+    """Gold among distractors at `position` (then first, if trimming cut the evidence); the answer cites it."""
+    others = [h for h in hits if not same_chunk(h, gold) and not any(holds(h.text, e) for e in cand.evidence)]
+    for p in dict.fromkeys((min(position, len(others)), 0)):
+        sources = shape.sources(others[:p] + [gold] + others[p:], question)
+        for s in sources:
+            if same_chunk(s.hit, gold) and all(holds(s.text, e) for e in cand.evidence):
+                answer = " ".join(cite(sentence, s.n) for sentence in cand.sentences)
+                return record(question, "answer", cand.kind, shape, sources, answer, s.n, gold)
+    return None
+
+
+def decline_example(question: str, type_: str, hits: list[Hit], shape: PromptShape,
+                    exclude: Callable[[Hit], bool] = lambda h: False) -> dict | None:
+    """Sources without the answer; the answer is the pipeline's refusal, citing nothing."""
+    sources = shape.sources([h for h in hits if not exclude(h)], question)
+    if not sources:
+        return None  # the pipeline declines without asking the model: nothing to learn
+    return record(question, "decline", type_, shape, sources, DECLINE_SENTENCE, None, None)
+
+
+def lacks_answer(cand: Candidate, gold: Hit) -> Callable[[Hit], bool]:
+    """True for chunks that could answer: the gold, any chunk holding the evidence or most of the answer's words."""
+    words = content_words(" ".join(cand.sentences))
+
+    def could_answer(h: Hit) -> bool:
+        return (same_chunk(h, gold) or any(holds(h.text, e) for e in cand.evidence)
+                or overlap(words, content_words(h.text)) >= 0.6)
+    return could_answer
+
+
+def is_heldout(key: str, share: float, seed: int) -> bool:
+    return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 0x1_0000_0000 < share
+
+
+def digests(questions: Iterable[str]) -> set[str]:
+    return items_digest(QAItem("", q, True) for q in questions)
+
+
+class EvalGuard:
+    """Evaluation questions that must never be trained on: exact (items_digest) and near duplicates."""
+
+    def __init__(self, paths: list[Path]):
+        self.items = [item for p in paths for item in load_items(p)]
+        self.digests = items_digest(self.items)
+        self.words = [content_words(i.question) for i in self.items]
+
+    def blocks(self, question: str) -> bool:
+        if digests([question]) & self.digests:
+            return True
+        words = content_words(question)
+        return any(words and len(words & w) / len(words | w) >= 0.9 for w in self.words)
+
+
+def heldout_item(question: str, cand: Candidate, gold: Hit | None, n: int) -> dict:
+    answerable = gold is not None
+    return {"id": f"heldout-{n:04d}", "question": question, "answerable": answerable,
+            "answer": " ".join(cand.sentences) if answerable else "", "must_include": list(cand.facts),
+            "gold": [gold_ref(gold)] if gold else [], "type": cand.kind, "week": gold.week if gold else None}
+
+
+# -- the whole dataset ---------------------------------------------------------------------------------
+def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape) -> dict:
+    """Examples and held-out items from the course's chunks; `search` is the pipeline's retriever (or a fake)."""
+    rng = random.Random(cfg.seed)
+    guard = EvalGuard([Path(p) for p in cfg.forbid_eval.split(",") if p and Path(p).is_file()])
+    out: dict = {"train": [], "val": [], "heldout": [], "stats": Counter()}
+    stats = out["stats"]
+
+    def add(example: dict | None, held: bool) -> None:
+        if example is None:
+            stats["skipped_no_room"] += 1
+            return
+        out["val" if held else "train"].append(example)
+
+    for chunk in chunks:
+        if len(chunk.text) < cfg.min_chunk_chars:
+            continue
+        held = is_heldout(chunk.node_id, cfg.heldout_share, cfg.seed)
+        for cand in candidates(chunk, rng, cfg.questions_per_chunk):
+            question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
+            if guard.blocks(question) or guard.blocks(cand.question):
+                stats["dropped_eval_overlap"] += 1
+                continue
+            hits = search(question)
+            if rng.random() < cfg.decline_share:
+                add(decline_example(question, cand.kind, hits, shape, lacks_answer(cand, chunk)), held)
+            else:
+                add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources)), held)
+            if held:
+                out["heldout"].append(heldout_item(question, cand, chunk, len(out["heldout"])))
+
+    for question in rng.sample(OFFTOPIC, min(cfg.offtopic, len(OFFTOPIC))):
+        hits = search(question)
+        asked = content_words(question)
+        if guard.blocks(question) or any(overlap(asked, content_words(h.text)) >= 0.5 for h in hits):
+            stats["dropped_offtopic"] += 1  # the course may cover it after all (or an eval set asks it)
+            continue
+        held = is_heldout(question, cfg.heldout_share, cfg.seed)
+        add(decline_example(question, "offtopic", hits, shape), held)
+        if held:
+            out["heldout"].append(heldout_item(question, Candidate(question, (), (), "offtopic"), None,
+                                               len(out["heldout"])))
+
+    for path in (Path(p) for p in cfg.admin_pairs.split(",") if p):
+        for item in load_items(path):
+            if guard.blocks(item.question):
+                stats["dropped_eval_overlap"] += 1
+                continue
+            add(admin_example(item, chunks, search(item.question), shape), False)
+
+    held_questions = digests(i["question"] for i in out["heldout"])
+    kept = [e for e in out["train"] if not digests([e["question"]]) & held_questions]
+    stats["dropped_heldout_overlap"] += len(out["train"]) - len(kept)
+    rng.shuffle(kept)
+    out["train"] = kept[: cfg.max_examples] if cfg.max_examples else kept
+    verify_no_leak(out["train"] + out["val"], guard)
+    out["guard"] = {"eval_items": len(guard.items), "overlap": 0}
+    return out
+
+
+def admin_example(item: QAItem, chunks: list[Hit], hits: list[Hit], shape: PromptShape) -> dict | None:
+    """A hand-written pair (evaluation JSONL format): answerable ones cite the chunk matching their gold."""
+    if not item.answerable or not item.gold:
+        return decline_example(item.question, "admin", hits, shape)
+    golds = [c for c in chunks if any(matches(c, g) for g in item.gold)]
+    if not golds:
+        return None
+    words = content_words(item.answer)
+    gold = max(golds, key=lambda c: overlap(words, content_words(c.text)))
+    sentences = tuple(split_sentences(strip_markers(item.answer)))
+    return answer_example(item.question, Candidate(item.question, sentences, (), "admin"), gold, hits, shape, 0)
+
+
+def verify_no_leak(examples: list[dict], guard: EvalGuard) -> None:
+    """The written examples share no question with the evaluation sets (exact match after normalization)."""
+    leaked = digests(e["question"] for e in examples) & guard.digests
+    if leaked:
+        raise EvalLeak(f"{len(leaked)} evaluation question(s) would enter the training data")
+
+
+# -- I/O: the course's chunks, the folder ------------------------------------------------------------
+def course_chunks(store) -> list[Hit]:
+    """Every chunk of the collection as a `Hit`, in file order."""
+    props = ["file", "title", "section", "loc_kind", "loc_start", "loc_end", "week", "text", "chunk_index"]
+    rows = [(o.properties, str(o.uuid)) for o in store.collection.iterator(return_properties=props)]
+    rows.sort(key=lambda r: (r[0]["file"], r[0].get("chunk_index") or 0))
+    return [Hit(uid, p["file"], p.get("title") or "", p.get("section") or "", p.get("loc_kind") or "",
+                int(p.get("loc_start") or 0), int(p.get("loc_end") or 0), int(p.get("week") or 0), 0.0,
+                p.get("text") or "") for p, uid in rows]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_dataset(result: dict, out_dir: Path, cfg: DatasetConfig, shape: PromptShape, source: dict) -> dict:
+    """The three files and the resolved config beside them; returns the config written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out_dir / TRAIN, result["train"])
+    write_jsonl(out_dir / VAL, result["val"])
+    write_jsonl(out_dir / HELDOUT, result["heldout"])
+    count = Counter(f"{e['kind']}/{e['type']}" for e in result["train"])
+    summary = {
+        "config": as_dict(cfg), "prompt": asdict(shape), "source": source,
+        "counts": {"train": len(result["train"]), "val": len(result["val"]), "heldout": len(result["heldout"]),
+                   "train_by_kind": dict(sorted(count.items())), **dict(result["stats"])},
+        "leak_check": {"files": [p for p in cfg.forbid_eval.split(",") if p and Path(p).is_file()],
+                       **result["guard"]},
+        "sha256": {name: sha256_file(out_dir / name) for name in (TRAIN, VAL, HELDOUT)},
+    }
+    write_json(out_dir / CONFIG, summary)
+    return summary
+
+
+def make_dataset(kb, cfg: DatasetConfig, shape: PromptShape, out_dir: Path, course_dir: Path | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Index the course if a folder is given (its own collection), then build and write the dataset."""
+    if course_dir is not None:
+        kb.indexer.refresh(course_dir, progress)
+    chunks = course_chunks(kb.store)
+    result = build(chunks, lambda q: kb.retriever.search(q, k=shape.k + EXTRA_HITS), cfg, shape)
+    source = {"collection": kb.collection_name, "course_dir": str(course_dir.resolve()) if course_dir else "",
+              "chunks": len(chunks), "index_checksum": kb.store.checksum()}
+    return write_dataset(result, out_dir, cfg, shape, source)
+
+
+def course_view(kb, course_dir: Path):
+    """The course folder's own collection (the name `coursebot eval` gives it, so the index is shared)."""
+    from knowledge.cli import eval_collection
+
+    return kb.with_collection(eval_collection(course_dir, kb.settings))

@@ -1,0 +1,186 @@
+"""Stage 5 — the parity gate and the gain report.
+
+The same answer metrics as `coursebot eval` (`run_pipeline` + `answer_metrics`), through the same pipeline
+(retrieval, prompt, citation attribution, abstention), for three generators:
+  base       the base GGUF under llama.cpp (what serves today)
+  merged     the merged model under transformers (the tuned model before quantization)
+  quantized  the exported GGUF under llama.cpp (what would serve)
+on the held-out split of the dataset, and on ../shared/eval/dev.jsonl over its corpus when present.
+
+It fails when `quantized` is more than `max_drop` below `merged` on citation precision or abstention (what
+quantization may cost), or when a chat template is missing or differs from the training one.
+
+Reads   GGUF/manifest.json (and through it the dataset, adapter and merged folders)
+Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+
+from knowledge.abstention import Thresholds
+from knowledge.answer import Answerer, AnswerSettings
+from knowledge.evaluation import answer_metrics, load_items, run_pipeline
+from knowledge.generation import GenerationQueue, LlamaGenerator
+
+from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict, read_json, sha256_text, write_json
+from .dataset import CONFIG as DATASET_CONFIG
+from .dataset import HELDOUT
+from .export import gguf_facts
+from .train import TEMPLATE
+
+log = logging.getLogger(__name__)
+
+GATE = "gate.json"
+SYSTEMS = ("base", "merged", "quantized")
+GATED = ("citation_precision", "abstention")  # what quantization must not cost
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float) -> Verdict:
+    """Pure: templates all present and identical to training's; quantized within max_drop of merged."""
+    reasons = []
+    training = templates.get("training")
+    for system, template in templates.items():
+        if not template:
+            reasons.append(f"chat template missing ({system})")
+        elif training and template != training:
+            reasons.append(f"chat template of {system} differs from the training one")
+    for name, systems in evaluation.items():
+        merged, quantized = systems.get("merged"), systems.get("quantized")
+        if not merged or not quantized:
+            reasons.append(f"{name}: merged or quantized not evaluated")
+            continue
+        for metric in GATED:
+            m, q = merged.get(metric), quantized.get(metric)
+            if m is None or q is None:
+                continue  # e.g. no unanswerable item in this set
+            if q < m - max_drop - 1e-9:
+                reasons.append(f"{name}: {metric} {q:.3f} quantized vs {m:.3f} merged "
+                               f"(drop {100 * (m - q):.1f} pts > {100 * max_drop:.1f})")
+    return Verdict(not reasons, reasons)
+
+
+@dataclass
+class EvalSet:
+    name: str
+    qa: Path
+    collection: str | None  # None: the corpus' own evaluation collection
+    corpus: Path | None  # refreshed before use when given
+
+
+def eval_sets(cfg: GateConfig, dataset: dict, dataset_dir: Path) -> list[EvalSet]:
+    course = Path(dataset["source"]["course_dir"]) if dataset["source"]["course_dir"] else None
+    sets = [EvalSet("heldout", dataset_dir / HELDOUT, dataset["source"]["collection"], course)]
+    pairs = []
+    if cfg.eval_sets == "auto":
+        if SHARED_EVAL.is_file() and SHARED_CORPUS.is_dir():
+            pairs.append((SHARED_EVAL, SHARED_CORPUS))
+    elif cfg.eval_sets:
+        for spec in cfg.eval_sets.split(","):
+            qa, _, corpus = spec.partition(":")
+            pairs.append((Path(qa), Path(corpus)))
+    sets += [EvalSet(qa.stem, qa, None, corpus) for qa, corpus in pairs]
+    return sets
+
+
+def balanced(items: list, limit: int) -> list:
+    """The first `limit` items, alternating answerable and unanswerable ones so both metrics stay measured."""
+    if not limit:
+        return items
+    yes, no = [i for i in items if i.answerable], [i for i in items if not i.answerable]
+    mixed = [i for pair in zip_longest(yes, no) for i in pair if i is not None]
+    return mixed[:limit]
+
+
+def answer_settings(settings, prompt: dict, cfg: GateConfig) -> AnswerSettings:
+    """The pipeline as the dataset was built for it (course name and source budget from the dataset)."""
+    return AnswerSettings(course=prompt["course"], k=prompt["k"], max_sources=prompt["max_sources"],
+                          max_chars_per_source=prompt["max_chars_per_source"],
+                          max_total_chars=prompt["max_total_chars"],
+                          max_answer_tokens=cfg.max_answer_tokens or settings.max_answer_tokens,
+                          max_history_turns=settings.history_turns,
+                          thresholds=Thresholds(settings.abstain_min_support, settings.abstain_min_similarity))
+
+
+def evaluate(view, generator, items, settings: AnswerSettings) -> dict:
+    answerer = Answerer(view.retriever, generator, GenerationQueue(), settings)
+    try:
+        return answer_metrics(run_pipeline(answerer, items))
+    finally:
+        answerer.queue.stop()
+
+
+def templates_of(manifest: dict) -> dict[str, str | None]:
+    adapter, merged = Path(manifest["adapter"]["path"]), Path(manifest["merged"]["path"])
+
+    def text(path: Path) -> str | None:
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    base = manifest["base"]
+    out = {"training": text(adapter / TEMPLATE), "merged": text(merged / TEMPLATE),
+           "quantized": gguf_facts(Path(manifest["gguf"]["path"]))["chat_template"]}
+    if base["gguf"]:
+        out["base"] = gguf_facts(Path(base["location"]))["chat_template"]
+    return out
+
+
+def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
+         progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Evaluate the three systems, decide, and record both in gate.json and the manifest."""
+    from .hf_generator import TransformersGenerator
+
+    manifest = read_json(manifest_path, "run the export stage first")
+    dataset_dir = Path(manifest["data"]["path"])
+    dataset = read_json(dataset_dir / DATASET_CONFIG, "the dataset folder named in the manifest")
+    shape = answer_settings(settings, dataset["prompt"], cfg)
+    views, items = {}, {}
+    for s in eval_sets(cfg, dataset, dataset_dir):
+        if s.collection:
+            view = kb.with_collection(s.collection)
+        else:
+            from knowledge.cli import eval_collection
+
+            view = kb.with_collection(eval_collection(s.corpus, settings))
+        if s.corpus is not None:
+            view.indexer.refresh(s.corpus)
+        views[s.name], items[s.name] = view, balanced(load_items(s.qa), cfg.limit)
+
+    n_ctx, threads = settings.n_ctx, settings.n_threads
+    makers = {"base": lambda: LlamaGenerator(Path(manifest["base"]["location"]), n_ctx, threads),
+              "merged": lambda: TransformersGenerator(Path(manifest["merged"]["path"]), cfg.hf_dtype, threads or 0),
+              "quantized": lambda: LlamaGenerator(Path(manifest["gguf"]["path"]), n_ctx, threads)}
+    if not manifest["base"]["gguf"]:
+        makers.pop("base")  # a hub/folder base has no GGUF to serve; the gate compares merged and quantized
+    evaluation: dict = {name: {} for name in items}
+    for system, make in makers.items():
+        generator = make()  # one model in memory at a time
+        for name, qa in items.items():
+            if progress:
+                progress(f"{system} on {name}", 0, len(qa))
+            evaluation[name][system] = evaluate(views[name], generator, qa, shape)
+        del generator
+        gc.collect()
+
+    templates = templates_of(manifest)
+    verdict = decide(evaluation, templates, cfg.max_drop)
+    result = {"config": as_dict(cfg), "evaluation": evaluation, "passed": verdict.passed, "reasons": verdict.reasons,
+              "templates_sha256": {k: sha256_text(v) if v else None for k, v in templates.items()},
+              "items": {name: len(qa) for name, qa in items.items()},
+              "index_changed": views["heldout"].store.checksum() != dataset["source"]["index_checksum"]}
+    write_json(manifest_path.parent / GATE, result)
+    manifest["evaluation"] = evaluation
+    manifest["gate"] = {"passed": verdict.passed, "reasons": verdict.reasons, "max_drop": cfg.max_drop}
+    write_json(manifest_path, manifest)
+    return result
+

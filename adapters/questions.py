@@ -1,0 +1,284 @@
+"""Questions and answers from a chunk, offline: templates and extractive heuristics (pure functions).
+
+A chunk's text is read into blocks (headings, prose paragraphs, bullets, code). From them come:
+definitions ("X es …" → "¿Qué es X?"), labelled bullets ("Horario de atención: …" → "¿Cuál es el horario
+de atención?"), code arguments ("n_neighbors=5" → "¿Qué n_neighbors se usa en …?"), the key sentences under
+a heading, and sentences holding figures. Every answer is copied from the chunk, so it is true to the
+source; `evidence` is the part of the chunk that must still be shown to the model for the answer to stand.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from knowledge.retrieval import Hit
+from knowledge.text import content_words, fold, split_sentences
+
+
+@dataclass(frozen=True)
+class Candidate:
+    question: str
+    sentences: tuple[str, ...]  # the answer, one claim per sentence, without citation markers
+    evidence: tuple[str, ...]  # chunk text the answer rests on (each must survive source trimming)
+    kind: str  # definition | keyvalue | code | heading | fact | admin | offtopic
+    facts: tuple[str, ...] = ()  # key facts a correct answer contains (the held-out set's must_include)
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # heading | prose | bullet | code
+    text: str
+    heading: str  # the heading the block falls under ("" before the first)
+
+
+# -- reading a chunk -----------------------------------------------------------------------------------
+_CODE = re.compile(r"^\s*(?:from \w[\w.]* import|import \w|def |class |return\b|print\(|for .+ in .+:|if .+:|"
+                   r"[\w.\[\]'\", ]+\s*[+\-*/]?=\s*\S|[\w.]+\(.*\)\s*$|@\w|#)")
+_FUNCTION_WORDS = {"el", "la", "los", "las", "de", "del", "que", "para", "por", "con", "en", "un", "una", "se",
+                   "y", "es", "son", "al", "su", "sus", "si", "no", "the", "and", "of", "to", "is"}
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_SALIDA = re.compile(r"^#\s*(?:salida|output)\b", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    """Whitespace folded, markdown emphasis removed: how text compares across trimming and line wraps."""
+    return " ".join(text.replace("**", "").replace("`", "").split())
+
+
+def read_blocks(hit: Hit) -> list[Block]:
+    """Headings (markdown or the chunk's section names), prose paragraphs (wrapped lines joined), bullets, code."""
+    sections = {normalize(s).lower() for s in hit.section.split(" / ") if s.strip()}
+    blocks: list[Block] = []
+    heading, prose, in_output = "", [], False
+
+    def flush():
+        if prose:
+            blocks.append(Block("prose", normalize(" ".join(prose)), heading))
+            prose.clear()
+
+    for line in hit.text.splitlines():
+        bare = normalize(line.lstrip("#"))
+        if not line.strip():
+            flush()
+            in_output = False
+        elif bare.lower() in sections or (line.startswith("#") and bare.lower() in sections | {""}):
+            flush()
+            heading = bare
+            blocks.append(Block("heading", bare, heading))
+        elif in_output or _SALIDA.match(line.strip()):
+            in_output = True  # a notebook cell's printed output: neither prose nor code to quote
+        elif _BULLET.match(line):
+            flush()
+            blocks.append(Block("bullet", normalize(_BULLET.sub("", line)), heading))
+        elif _CODE.match(line) and not line.startswith("# ") and not looks_like_prose(line):
+            flush()
+            blocks.append(Block("code", line.strip(), heading))
+        else:
+            prose.append(line)
+    flush()
+    return blocks
+
+
+def looks_like_prose(line: str) -> bool:
+    """A wrapped sentence that happens to contain 'x=1' is prose: it has the small words code lacks."""
+    small = sum(1 for w in re.findall(r"[a-záéíóúñ]{2,}", line.lower()) if w in _FUNCTION_WORDS)
+    return small >= 3 or (small >= 1 and line.rstrip().endswith(".") and "(" not in line)
+
+
+# -- question forms ------------------------------------------------------------------------------------
+_DEFINITION = re.compile(
+    r"^(?P<term>(?:(?:el|la|los|las|un|una)\s+)?[\wáéíóúñü()\-/ ]{3,60}?)\s+"
+    r"(?P<verb>es|son|se define como|consiste en|significa|sirve para|se usa para)\s+(?P<rest>.{12,})$",
+    re.IGNORECASE)
+_DEFINITION_QUESTIONS = {"es": "¿Qué es {t}?", "son": "¿Qué son {t}?", "se define como": "¿Cómo se define {t}?",
+                         "consiste en": "¿En qué consiste {t}?", "significa": "¿Qué significa {t}?",
+                         "sirve para": "¿Para qué sirve {t}?", "se usa para": "¿Para qué se usa {t}?"}
+_VAGUE = {"su", "sus", "este", "esta", "esto", "eso", "esa", "ese", "lo", "le", "ello", "otro", "otra", "cada",
+          "todo", "toda", "nuestro", "nuestra", "mi", "tu", "aqui", "alli", "hoy", "que", "como"}
+_KEYVALUE = re.compile(r"^(?P<label>[^:]{3,60}?):\s*(?P<value>\S.{1,300})$")
+_KWARG = re.compile(r"\b(?P<name>[a-z_][a-z0-9_]{2,})=(?P<value>[\w.'\"-]{1,30})(?=[,)\s])")
+_SKIP_KWARGS = {"self", "axis", "inplace", "figsize", "color", "label", "fontsize", "verbose"}
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_HEADING_QUESTIONS = ("¿Qué explican los materiales sobre «{h}»?", "Explícame «{h}».",
+                      "¿Qué dice {doc} en «{h}»?", "¿Qué se ve en el curso sobre «{h}»?")
+_FACT_QUESTIONS = ("¿Qué datos concretos da {doc} sobre «{h}»?", "¿Qué valores se mencionan en «{h}»?")
+
+
+def lower_first(phrase: str) -> str:
+    """'Validación cruzada' → 'validación cruzada'; acronyms and names keep their case ('KNN', 'Ridge')."""
+    first = phrase.split(" ", 1)[0]
+    if len(first) > 1 and (first[1:].lower() != first[1:] or first.isupper()):
+        return phrase
+    return phrase[:1].lower() + phrase[1:]
+
+
+def article(noun_phrase: str) -> str:
+    """A guess at the Spanish article of a noun phrase (good enough for templates)."""
+    word = fold(noun_phrase.split(" ", 1)[0])
+    if word.endswith("as"):
+        return "las"
+    if word.endswith("s"):
+        return "los"
+    return "la" if word.endswith(("a", "ion", "dad", "tad", "tud", "umbre")) else "el"
+
+
+def doc_name(hit: Hit) -> str:
+    return f"«{hit.title}»" if hit.title else "el material"
+
+
+def key_facts(answer: str, question: str, n: int = 2) -> tuple[str, ...]:
+    """Figures first, then long content words the question does not already contain."""
+    asked = content_words(question)
+    facts = [m for m in _NUMBER.findall(answer)]
+    for word in sorted(re.findall(r"[\wáéíóúñü]{7,}", answer.lower()), key=len, reverse=True):
+        if fold(word)[:6] not in asked and word not in facts:
+            facts.append(word)
+    return tuple(dict.fromkeys(facts))[:n]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".!?…" else text + "."
+
+
+def definitions(blocks: list[Block]) -> list[Candidate]:
+    out = []
+    for block in (b for b in blocks if b.kind == "prose"):
+        for sentence in split_sentences(block.text):
+            m = _DEFINITION.match(sentence.rstrip("."))
+            if not m or len(sentence) > 320:
+                continue
+            term, verb = lower_first(m.group("term").strip()), m.group("verb").lower()
+            if fold(term).split(" ", 1)[0] in _VAGUE or _NUMBER.search(term):
+                continue
+            form = _DEFINITION_QUESTIONS[verb]
+            if verb in ("es", "son") and _NUMBER.search(m.group("rest")[:40]):
+                form = "¿Cuál es {t}?" if verb == "es" else "¿Cuáles son {t}?"  # a value, not a concept
+            question = form.format(t=term)
+            out.append(Candidate(question, (_sentence(sentence),), (sentence,), "definition",
+                                 key_facts(m.group("rest"), question)))
+    return out
+
+
+def labelled_bullets(blocks: list[Block], hit: Hit) -> list[Candidate]:
+    out = []
+    for block in (b for b in blocks if b.kind == "bullet"):
+        m = _KEYVALUE.match(block.text)
+        if not m:
+            continue
+        label, value = lower_first(m.group("label").strip()), m.group("value").strip().rstrip(".")
+        art = article(label)
+        verb = "son" if art in ("los", "las") else "es"
+        if "%" in value and block.heading:  # a weight in a grading scheme: say what it is a share of
+            vale = "valen" if verb == "son" else "vale"
+            question = f"¿Cuánto {vale} {art} {label} en «{block.heading}»?"
+            answer = f"En «{block.heading}», {art} {label} {vale} {value}."
+        elif len(out) % 2 == 0:
+            question = f"¿Cuál{'es' if verb == 'son' else ''} {verb} {art} {label}?"
+            answer = f"{art.capitalize()} {label} {verb}: {value}."
+        else:
+            question = f"¿Qué dice {doc_name(hit)} sobre {art} {label}?"
+            answer = f"{art.capitalize()} {label} {verb}: {value}."
+        out.append(Candidate(question, (answer,), (value,), "keyvalue", key_facts(value, question)))
+    return out
+
+
+def code_arguments(blocks: list[Block], hit: Hit) -> list[Candidate]:
+    out, seen = [], set()
+    for block in (b for b in blocks if b.kind == "code"):
+        for m in _KWARG.finditer(block.text):
+            name, value = m.group("name"), m.group("value")
+            if name in _SKIP_KWARGS or name in seen:
+                continue
+            seen.add(name)
+            question = f"¿Qué {name} se usa en {doc_name(hit)}?"
+            answer = f"En {doc_name(hit)} se usa {name}={value}."
+            out.append(Candidate(question, (answer,), (f"{name}={value}",), "code", (value.strip("'\""),)))
+    return out
+
+
+def heading_summaries(blocks: list[Block], hit: Hit, rng: random.Random) -> list[Candidate]:
+    """The first one or two sentences under each heading; a heading that is itself a question is asked as is."""
+    out = []
+    for i, block in enumerate(blocks):
+        if block.kind != "heading" or i + 1 >= len(blocks) or blocks[i + 1].kind != "prose":
+            continue
+        sentences = [s for s in split_sentences(blocks[i + 1].text) if not s.endswith(":")]
+        keep = sentences[:1] + [s for s in sentences[1:2] if len(sentences[0]) + len(s) < 320]
+        if not keep or len(keep[0].split()) < 6:  # a title slide's subtitle is not an explanation
+            continue
+        h = block.text.rstrip(":")
+        if h.startswith("¿") and h.endswith("?"):
+            question = h
+        else:
+            question = rng.choice(_HEADING_QUESTIONS).format(h=h, doc=doc_name(hit))
+        answer = tuple(_sentence(s) for s in keep)
+        out.append(Candidate(question, answer, tuple(keep), "heading", key_facts(" ".join(keep), question)))
+    return out
+
+
+def figure_sentences(blocks: list[Block], hit: Hit, rng: random.Random) -> list[Candidate]:
+    out = []
+    for block in (b for b in blocks if b.kind == "prose"):
+        for sentence in split_sentences(block.text):
+            if _NUMBER.search(sentence) and 30 <= len(sentence) <= 320:
+                h = block.heading or hit.section.split(" / ")[0] or hit.title
+                question = rng.choice(_FACT_QUESTIONS).format(h=h, doc=doc_name(hit))
+                out.append(Candidate(question, (_sentence(sentence),), (sentence,), "fact",
+                                     key_facts(sentence, question)))
+    return out
+
+
+def candidates(hit: Hit, rng: random.Random, limit: int) -> list[Candidate]:
+    """Up to `limit` questions for a chunk, the most specific kinds first, no question twice."""
+    blocks = read_blocks(hit)
+    pools = [definitions(blocks), labelled_bullets(blocks, hit), code_arguments(blocks, hit),
+             heading_summaries(blocks, hit, rng), figure_sentences(blocks, hit, rng)]
+    out, asked, used = [], set(), set()
+    for pool in pools:
+        rng.shuffle(pool)
+        for c in pool:
+            key = fold(c.question)
+            if key in asked or c.evidence in used:
+                continue
+            asked.add(key)
+            used.add(c.evidence)
+            out.append(c)
+    return out[:limit]
+
+
+def informal(question: str, rng: random.Random) -> str:
+    """How students type on a phone: no opening ¿, lower case, often no accents or '?', 'q' for 'qué'."""
+    q = question.replace("¿", "").replace("«", "").replace("»", "")
+    q = q[:1].lower() + q[1:]
+    if rng.random() < 0.6:
+        q = fold(q)
+    if rng.random() < 0.3:
+        q = re.sub(r"^(?:qu[eé])\b", "q", q)
+    if rng.random() < 0.5:
+        q = q.rstrip("?.")
+    return q
+
+
+# Topics no course of this kind covers; answered with the refusal. Written for this project, not taken from
+# any evaluation set (the dataset stage checks that with `items_digest`).
+OFFTOPIC = (
+    "¿Cuál es la receta tradicional de la paella valenciana?", "¿Quién ganó el mundial de fútbol de 1986?",
+    "¿Cómo cambio el aceite de mi moto?", "¿Cuál es la capital de Mongolia?",
+    "¿Qué horario tiene la piscina municipal?", "¿Cómo se cuida un bonsái en invierno?",
+    "¿Cuántas calorías tiene una arepa con queso?", "¿Cómo configuro el router de mi casa?",
+    "¿Qué vacunas necesito para viajar a Tailandia?", "¿Cuál es la mejor época para sembrar tomates?",
+    "¿Cómo se juega al mus?", "¿Quién escribió Cien años de soledad?",
+    "¿Cómo saco el pasaporte por primera vez?", "¿Qué tarifa tiene el parqueadero de la universidad?",
+    "¿Cuál es la fórmula química del ozono?", "¿Cómo se afina una guitarra?",
+    "¿Cuándo abre la cafetería los domingos?", "¿Cuál es el río más largo de África?",
+    "¿Cómo preparo un examen de conducir?", "¿Qué raza de perro es mejor para un apartamento?",
+    "¿Cómo se declara la renta siendo estudiante?", "¿Qué películas se estrenan este fin de semana?",
+    "¿Cómo reparo una gotera en el techo?", "¿En qué año llegó el hombre a la Luna?",
+    "¿Cómo se hace un nudo de corbata Windsor?", "¿Qué significa soñar con serpientes?",
+    "¿Cuánto cuesta un vuelo a Lima?", "¿Cómo se poda un rosal?",
+    "¿Qué equipo lidera la liga de baloncesto?", "¿Cómo se tiñe el pelo en casa?",
+    "¿Cuál es el horario del gimnasio del campus?", "¿Qué idioma se habla en Surinam?",
+)

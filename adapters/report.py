@@ -1,0 +1,54 @@
+"""What people read: the loss curve (PNG) and the base vs tuned vs quantized table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SYSTEMS = ("base", "merged", "quantized")
+METRICS = ("citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
+           "total_p50_ms", "n")
+
+
+def plot_losses(train: list[list[float]], val: list[list[float]], path: Path) -> Path:
+    """Training loss per step (and its running mean) with the validation loss on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    if train:
+        steps, losses = zip(*train, strict=True)
+        ax.plot(steps, losses, color="tab:blue", alpha=0.35, linewidth=1, label="train")
+        window = max(1, len(losses) // 20)
+        smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
+                  for i in range(len(losses))]
+        ax.plot(steps, smooth, color="tab:blue", linewidth=2, label=f"train (mean of {window})")
+    if val:
+        steps, losses = zip(*val, strict=True)
+        ax.plot(steps, losses, "o-", color="tab:orange", linewidth=2, label="validation")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per answer token")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def side_by_side(evaluation: dict) -> list[list[str]]:
+    """Rows [eval set, metric, base, merged, quantized] for the gate's table."""
+    rows = []
+    for name, systems in evaluation.items():
+        for metric in METRICS:
+            rows.append([name, metric, *(_fmt(metric, systems.get(s, {}).get(metric)) for s in SYSTEMS)])
+    return rows
+
+
+def _fmt(metric: str, value) -> str:
+    if value is None:
+        return "—"
+    if metric.endswith("_ms"):
+        return f"{value:.0f}"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,64 @@
+"""`coursebot adapter use`: the active-model file settings read, guarded by the gate and the GGUF's hash."""
+
+import json
+
+import pytest
+
+from adapters.active import ACTIVE_MODEL, activate, deactivate, locate, read_active, serving_mismatches
+from adapters.config import sha256_file
+from adapters.errors import AdapterError, ArtifactMissing
+from knowledge.settings import Settings
+
+PROMPT = {"course": "Curso de ejemplo", "k": 4, "max_sources": 3, "max_chars_per_source": 600,
+          "max_total_chars": 1500}
+
+
+def exported(tmp_path, passed: bool | None):
+    gguf_dir = tmp_path / "run" / "gguf"
+    gguf_dir.mkdir(parents=True)
+    gguf = gguf_dir / "model-Q4_K_M.gguf"
+    gguf.write_bytes(b"GGUF fake")
+    gate = None if passed is None else {"passed": passed, "reasons": [] if passed else ["heldout: drop"]}
+    manifest = {"gguf": {"path": str(gguf), "sha256": sha256_file(gguf)}, "course": "Curso de ejemplo",
+                "prompt": PROMPT, "gate": gate}
+    (gguf_dir / "manifest.json").write_text(json.dumps(manifest))
+    return gguf
+
+
+def test_use_writes_the_active_model_file_and_base_removes_it(tmp_path):
+    gguf = exported(tmp_path, passed=True)
+    data = tmp_path / "data"
+    active = activate(data, tmp_path / "run")
+    assert active["generator_model"] == str(gguf)
+    on_disk = json.loads((data / ACTIVE_MODEL).read_text())
+    assert on_disk == read_active(data) and on_disk["manifest"].endswith("gguf/manifest.json")
+    assert deactivate(data) and read_active(data) is None and not deactivate(data)
+
+
+def test_a_model_that_failed_the_gate_needs_force(tmp_path):
+    gguf = exported(tmp_path, passed=False)
+    with pytest.raises(AdapterError, match="did not pass the gate"):
+        activate(tmp_path / "data", gguf)
+    assert activate(tmp_path / "data", gguf, force=True)["sha256"] == sha256_file(gguf)
+
+
+def test_a_changed_file_is_refused(tmp_path):
+    gguf = exported(tmp_path, passed=True)
+    gguf.write_bytes(b"GGUF other")
+    with pytest.raises(AdapterError, match="changed since export"):
+        activate(tmp_path / "data", gguf)
+
+
+def test_locate_accepts_the_gguf_its_folder_or_the_run(tmp_path):
+    gguf = exported(tmp_path, passed=True)
+    manifest = gguf.parent / "manifest.json"
+    assert locate(gguf) == locate(gguf.parent) == locate(tmp_path / "run") == locate(manifest) == manifest
+    with pytest.raises(ArtifactMissing):
+        locate(tmp_path)
+
+
+def test_serving_settings_that_differ_from_training_are_named():
+    settings = Settings(course_name="Curso de ejemplo", answer_k=4, answer_max_sources=3, answer_chars_per_source=600,
+                        answer_total_chars=1200, _env_file=None)
+    problems = serving_mismatches({"prompt": PROMPT}, settings)
+    assert problems == ["answer_total_chars is 1200, trained with 1500"]

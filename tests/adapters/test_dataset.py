@@ -1,0 +1,138 @@
+"""The dataset builder (pure parts): gold citations, refusals, the pipeline's prompt, no evaluation leak."""
+
+import json
+import random
+
+import pytest
+
+from adapters.config import DatasetConfig
+from adapters.dataset import (
+    EvalGuard,
+    PromptShape,
+    answer_example,
+    build,
+    decline_example,
+    holds,
+    lacks_answer,
+    verify_no_leak,
+)
+from adapters.errors import EvalLeak
+from adapters.questions import candidates
+from knowledge.abstention import model_declined
+from knowledge.citations import attribute
+from knowledge.prompt import DECLINE_SENTENCE, build_messages, select_sources, system_prompt
+from knowledge.retrieval import Hit
+from knowledge.text import content_words, overlap
+from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk, course
+
+SHAPE = PromptShape("Curso de prueba", k=4, max_sources=3, max_chars_per_source=600, max_total_chars=1500)
+
+
+def lexical_search(chunks: list[Hit]):
+    """A stand-in for the retriever: chunks by shared content words."""
+    def search(question: str) -> list[Hit]:
+        q = content_words(question)
+        return sorted(chunks, key=lambda h: -overlap(q, content_words(h.text)))[:SHAPE.k + 3]
+    return search
+
+
+def overfit_candidate():
+    gold = chunk("c-overfit", OVERFIT, "Sobreajuste (overfitting)")
+    return gold, candidates(gold, random.Random(0), 1)[0]
+
+
+def test_answer_cites_its_gold_chunks_number():
+    gold, cand = overfit_candidate()
+    distractors = [chunk("d1", GRADIENT, "Descenso del gradiente", page=7),
+                   chunk("d2", SCHEDULE, "Información general", "programa.md")]
+    example = answer_example(cand.question, cand, gold, distractors + [gold], SHAPE, position=1)
+    assert example["kind"] == "answer" and example["gold_source"] == 2
+    answer = example["messages"][-1]["content"]
+    assert answer.endswith("[2].") and "[1]" not in answer and "[3]" not in answer
+    # the pipeline's own citation parser credits the gold source
+    shown = select_sources(distractors[:1] + [gold] + distractors[1:], cand.question, 3, 600, 1500)
+    assert [c.source for c in attribute(answer, [s.text for s in shown]).citations] == [2]
+    assert example["gold"] == [{"file": gold.file, "page": gold.loc_start}]
+
+
+def test_prompt_is_the_pipelines_own():
+    gold, cand = overfit_candidate()
+    distractor = chunk("d1", GRADIENT, "Descenso del gradiente", page=7)
+    example = answer_example(cand.question, cand, gold, [distractor], SHAPE, position=0)
+    sources = select_sources([gold, distractor], cand.question, 3, 600, 1500)
+    assert example["messages"][:2] == build_messages(system_prompt("Curso de prueba"), sources, cand.question)
+    assert [m["role"] for m in example["messages"]] == ["system", "user", "assistant"]
+
+
+def test_gold_moves_first_when_trimming_would_cut_the_evidence():
+    gold, cand = overfit_candidate()
+    filler = [chunk(f"f{i}", "Texto de relleno sin relación alguna con la pregunta. " * 12, "Otro") for i in range(2)]
+    tight = PromptShape("Curso", k=4, max_sources=3, max_chars_per_source=600, max_total_chars=900)
+    example = answer_example(cand.question, cand, gold, filler, tight, position=2)
+    assert example["gold_source"] == 1
+    assert all(holds(example["messages"][1]["content"], e) for e in cand.evidence)
+
+
+def test_refusal_cites_nothing_and_hides_every_chunk_holding_the_answer():
+    gold, cand = overfit_candidate()
+    copy = chunk("copy", OVERFIT + "\nMás texto.", "Sobreajuste")  # an overlapping chunk with the same sentences
+    other = chunk("d1", GRADIENT, "Descenso del gradiente", page=7)
+    example = decline_example(cand.question, cand.kind, [gold, copy, other], SHAPE, lacks_answer(cand, gold))
+    assert example["kind"] == "decline" and example["gold_source"] is None and example["gold"] == []
+    answer = example["messages"][-1]["content"]
+    assert answer == DECLINE_SENTENCE and model_declined(answer)
+    assert attribute(answer, [other.text]).citations == []
+    user = example["messages"][1]["content"]
+    assert "[1] Clase 1, pág. 7" in user and "[2]" not in user
+    assert decline_example("q", "x", [gold], SHAPE, lacks_answer(cand, gold)) is None  # nothing left to show
+
+
+def test_heldout_chunks_never_reach_training():
+    chunks = course()
+    result = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.5, forbid_eval="", offtopic=6),
+                   SHAPE)
+    held = {json.dumps(g, sort_keys=True) for i in result["heldout"] for g in i["gold"]}
+    trained = {json.dumps(g, sort_keys=True) for e in result["train"] for g in e["gold"]}
+    assert held and trained and held.isdisjoint(trained)
+    val_chunks = {e["chunk"] for e in result["val"]} - {""}
+    assert val_chunks and val_chunks.isdisjoint(e["chunk"] for e in result["train"])
+    assert {e["question"] for e in result["train"]}.isdisjoint(i["question"] for i in result["heldout"])
+    kinds = {e["kind"] for e in result["train"] + result["val"]}
+    assert kinds == {"answer", "decline"}
+    assert all(i["answerable"] == bool(i["gold"]) for i in result["heldout"])
+
+
+def test_no_evaluation_question_enters_training(tmp_path):
+    chunks = course()
+    cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", offtopic=4)
+    first = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    asked = first["train"][0]["question"]
+    eval_file = tmp_path / "dev.jsonl"
+    eval_file.write_text(json.dumps({"id": "dev-1", "question": "  " + asked.upper() + " ", "answerable": True})
+                         + "\n", encoding="utf-8")
+    cfg.forbid_eval = str(eval_file)
+    second = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    assert asked not in {e["question"] for e in second["train"] + second["val"]}
+    assert second["stats"]["dropped_eval_overlap"] >= 1 and second["guard"]["eval_items"] == 1
+
+    guard = EvalGuard([eval_file])
+    with pytest.raises(EvalLeak):
+        verify_no_leak(first["train"], guard)
+
+
+def test_hand_written_pairs_cite_the_chunk_their_gold_names(tmp_path):
+    chunks = course()
+    pairs = tmp_path / "pares.jsonl"
+    pairs.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in [
+        {"id": "p1", "question": "¿Cuándo atiende la profesora?", "answerable": True,
+         "answer": "Los miércoles de 15:00 a 17:00 en la oficina 3.12.", "gold": [{"file": "programa.md"}]},
+        {"id": "p2", "question": "¿Hay examen final oral?", "answerable": False},
+    ]) + "\n", encoding="utf-8")
+    cfg = DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0, questions_per_chunk=0, admin_pairs=str(pairs))
+    result = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    by_question = {e["question"]: e for e in result["train"]}
+    answered = by_question["¿Cuándo atiende la profesora?"]
+    n = answered["gold_source"]
+    assert answered["messages"][-1]["content"] == f"Los miércoles de 15:00 a 17:00 en la oficina 3.12 [{n}]."
+    assert f"[{n}] programa\n" in answered["messages"][1]["content"]
+    assert by_question["¿Hay examen final oral?"]["messages"][-1]["content"] == DECLINE_SENTENCE

@@ -1,0 +1,49 @@
+"""The gate's decision (pure): parity of quantized vs merged, and the chat template."""
+
+from adapters.gate import balanced, decide
+from knowledge.evaluation import QAItem
+
+T = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+TEMPLATES = {"training": T, "base": T, "merged": T, "quantized": T}
+
+
+def evaluation(merged: dict, quantized: dict) -> dict:
+    return {"heldout": {"base": {"citation_precision": 0.1, "abstention": 0.5}, "merged": merged,
+                        "quantized": quantized}}
+
+
+def test_passes_within_two_points():
+    e = evaluation({"citation_precision": 0.80, "abstention": 0.90}, {"citation_precision": 0.78, "abstention": 0.95})
+    assert decide(e, TEMPLATES, 0.02).passed
+
+
+def test_fails_when_quantization_costs_more_than_two_points():
+    e = evaluation({"citation_precision": 0.80, "abstention": 0.90}, {"citation_precision": 0.77, "abstention": 0.90})
+    verdict = decide(e, TEMPLATES, 0.02)
+    assert not verdict.passed
+    assert verdict.reasons == ["heldout: citation_precision 0.770 quantized vs 0.800 merged (drop 3.0 pts > 2.0)"]
+
+
+def test_abstention_drop_fails_too_and_missing_metrics_are_skipped():
+    e = evaluation({"citation_precision": 0.5, "abstention": 1.0}, {"citation_precision": 0.5, "abstention": 0.5})
+    assert "abstention" in decide(e, TEMPLATES, 0.02).reasons[0]
+    e = evaluation({"citation_precision": 0.5, "abstention": None}, {"citation_precision": 0.5, "abstention": None})
+    assert decide(e, TEMPLATES, 0.02).passed
+
+
+def test_missing_or_different_chat_template_fails():
+    e = evaluation({"citation_precision": 0.5, "abstention": 1.0}, {"citation_precision": 0.5, "abstention": 1.0})
+    missing = decide(e, {**TEMPLATES, "quantized": None}, 0.02)
+    assert not missing.passed and missing.reasons == ["chat template missing (quantized)"]
+    changed = decide(e, {**TEMPLATES, "merged": T + " "}, 0.02)
+    assert not changed.passed and "merged differs" in changed.reasons[0]
+
+
+def test_a_system_not_evaluated_fails():
+    assert not decide({"heldout": {"merged": {"citation_precision": 1.0}}}, TEMPLATES, 0.02).passed
+
+
+def test_a_limited_set_keeps_both_kinds_of_item():
+    items = [QAItem(f"a{i}", "q", True) for i in range(5)] + [QAItem(f"u{i}", "q", False) for i in range(2)]
+    assert [i.id for i in balanced(items, 4)] == ["a0", "u0", "a1", "u1"]
+    assert balanced(items, 0) == items

