@@ -73,4 +73,13 @@ if [ "${COURSEBOT_SKIP_TRAIN:-0}" != "1" ]; then
   "$VENV/bin/python" -c "from adapters.export import converter_dir; print('converter:', converter_dir())"
 fi
 
+# The compose CLI only validates docker-compose.yml in the tests (no Docker engine is needed for that).
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    step "extra: docker-compose (to validate docker-compose.yml)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null) \
+      || echo "could not install docker-compose; its validation test will be skipped"
+  fi
+fi
+
 printf '\nSetup complete. Activate with: source %s/bin/activate\n' "$VENV"
