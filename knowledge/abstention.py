@@ -22,7 +22,7 @@ _DECLINE = re.compile(
 
 @dataclass(frozen=True)
 class Thresholds:
-    min_support: float = 0.45  # mean share of answer content words found in the cited sources
+    min_support: float = 0.30  # mean share of answer content words found in the cited sources
     min_similarity: float = 0.80  # cosine similarity of the best chunk to the question
 
 
