@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from knowledge.ingest import sha256_file  # noqa: F401 - re-exported for the pipeline's stages
+
 from .errors import ArtifactMissing, ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,14 +184,6 @@ def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise ArtifactMissing(f"{path} not found: {what}")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_text(text: str) -> str:
