@@ -100,21 +100,12 @@ def read_docx(path: Path) -> list[Unit]:
     from docx import Document as DocxDocument
 
     doc = DocxDocument(str(path))
-    units: list[Unit] = []
-    section, lines = "", []
+    blocks = []
     for para in doc.paragraphs:
         style = (para.style.name or "").lower() if para.style is not None else ""
-        text = para.text.strip()
-        if not text:
-            continue
-        if style.startswith("heading") or style.startswith("título") or style == "title":
-            if lines:
-                units.append(Unit(_clean("\n".join(lines)), None, None, section))
-            section, lines = text, [text]
-        else:
-            lines.append(text)
-    if lines:
-        units.append(Unit(_clean("\n".join(lines)), None, None, section))
+        blocks.append((style.startswith(("heading", "título")) or style == "title", para.text.strip()))
+    units = _by_heading(blocks)
+    section = units[-1].section if units else ""
     for table in doc.tables:
         rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
         units.append(Unit(_clean("\n".join(rows)), None, None, section))
@@ -144,15 +135,22 @@ def read_html(path: Path) -> list[Unit]:
     for tag in soup(["script", "style", "noscript", "nav", "footer", "header", "iframe", "form", "svg"]):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
-    units: list[Unit] = []
-    section, lines = (soup.title.get_text(strip=True) if soup.title else ""), []
+    blocks = []
     for el in root.find_all(["h1", "h2", "h3", "h4", "p", "li", "pre", "td", "th", "blockquote"]):
         if el.find_parent(["li", "td", "th", "blockquote"]) is not None and el.name not in ("h1", "h2", "h3"):
             continue  # already part of an enclosing element's text
-        text = el.get_text(" ", strip=True)
+        blocks.append((el.name in ("h1", "h2", "h3", "h4"), el.get_text(" ", strip=True)))
+    return _by_heading(blocks, first_section=soup.title.get_text(strip=True) if soup.title else "")
+
+
+def _by_heading(blocks: list[tuple[bool, str]], first_section: str = "") -> list[Unit]:
+    """(is_heading, text) blocks → one unit per section; a heading starts a section and leads its text."""
+    units: list[Unit] = []
+    section, lines = first_section, []
+    for is_heading, text in blocks:
         if not text:
             continue
-        if el.name in ("h1", "h2", "h3", "h4"):
+        if is_heading:
             if lines:
                 units.append(Unit(_clean("\n".join(lines)), None, None, section))
             section, lines = text, [text]
