@@ -8,21 +8,11 @@ import pytest
 
 from bot.models import ADMIN as ADMIN_ROLE
 from bot.models import User
-from tests.bot.test_app import ADMIN, STUDENT, Harness, indexed_course, play
+from tests.bot.test_app import ADMIN, STUDENT, Harness, buttons, play
 
 pytestmark = pytest.mark.timeout(180)
 
 NEW_ADMIN = 4000
-
-
-@pytest.fixture(scope="module")
-def course(weaviate_server, tmp_path_factory):
-    with indexed_course(weaviate_server, tmp_path_factory.mktemp("course"), only=("programa.md",)) as course:
-        yield course
-
-
-def buttons(message: dict) -> dict[str, str]:
-    return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
 
 
 def test_documentos_lists_documents_with_chunks_and_dates(course):

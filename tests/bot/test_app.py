@@ -281,3 +281,8 @@ def test_concurrent_first_updates_of_a_new_user_are_all_served(bot_kb):
             assert s.get(User, OTHER).name == f"User{OTHER}"
 
     play(settings, kb, scenario)
+
+
+def buttons(message: dict) -> dict[str, str]:
+    """button text -> callback data of a message's inline keyboard"""
+    return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}

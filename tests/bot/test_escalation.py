@@ -5,17 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bot.models import Escalation
-from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, indexed_course, play
+from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, play
 
 pytestmark = pytest.mark.timeout(180)
 
 QUESTION = "¿Puedo entregar el proyecto final solo?"
-
-
-@pytest.fixture(scope="module")
-def course(weaviate_server, tmp_path_factory):
-    with indexed_course(weaviate_server, tmp_path_factory.mktemp("course"), only=("programa.md",)) as course:
-        yield course
 
 
 def escalate_button(message: dict) -> str:

@@ -6,22 +6,11 @@ import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.models import Feedback, knowledge_gaps
-from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, assert_valid_html, indexed_course, play
+from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, assert_valid_html, buttons, play
 
 pytestmark = pytest.mark.timeout(180)
 
 QUESTION = "¿Cuánto vale el proyecto final en la nota?"
-
-
-@pytest.fixture(scope="module")
-def course(weaviate_server, tmp_path_factory):
-    with indexed_course(weaviate_server, tmp_path_factory.mktemp("course"), only=("programa.md",)) as course:
-        yield course
-
-
-def buttons(message: dict) -> dict[str, str]:
-    """button text -> callback data"""
-    return {b["text"]: b["callback_data"] for row in message["reply_markup"]["inline_keyboard"] for b in row}
 
 
 def votes(h: Harness) -> list[tuple[int, int]]:
