@@ -52,6 +52,7 @@ class TrainConfig:
     grad_accum: int = 2  # micro-batches per optimizer step
     epochs: float = 2.0  # passes over the training examples (ignored when max_steps > 0)
     max_steps: int = 0  # optimizer steps (0 = from epochs)
+    max_minutes: float = 0.0  # training time budget: the step count shrinks to what fits (0 = no limit)
     learning_rate: float = 2e-4
     warmup_steps: int = 10
     weight_decay: float = 0.0

@@ -221,6 +221,7 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
     batches = micro_batches(len(examples), cfg.batch_size, cfg.seed, start=state["step"] * cfg.grad_accum)
     if not state["val_loss"] and val:
         state["val_loss"].append([0, round(validation_loss(model, val, cfg, pad_id, dtype), 5)])
+    total = state.setdefault("total", total)  # a resumed run keeps the schedule it was started with
     bar = tqdm(total=total, initial=state["step"], desc="training", unit="step", disable=not progress)
     while state["step"] < total:
         step, started = state["step"], time.perf_counter()
@@ -239,6 +240,10 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
         state["seconds"] += time.perf_counter() - started
         state["step"] = step = step + 1
         state["train_loss"].append([step, round(step_loss, 5)])
+        if cfg.max_minutes and step >= BUDGET_PROBE_STEPS:
+            total = state["total"] = fit_budget(total, step, state["seconds"], cfg)
+            bar.total = derived["steps"] = total
+            derived["epochs"] = round(total * per_step / len(examples), 2)
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}", s_per_step=f"{state['seconds'] / len(state['train_loss']):.1f}")
         last = step == total
@@ -251,6 +256,18 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
 
     model.save_pretrained(out_dir, save_embedding_layers=False)  # adapter_model.safetensors + adapter_config.json
     return write_report(out_dir, state, derived, total, done=True)
+
+
+BUDGET_PROBE_STEPS = 3  # steps timed before the budget sets the step count
+
+
+def fit_budget(total: int, step: int, seconds: float, cfg: TrainConfig) -> int:
+    """Steps that fit in cfg.max_minutes at the measured pace (never fewer than done, never more than planned).
+
+    The pace is optimizer steps only: validation passes and checkpoints come on top (a few percent)."""
+    per_step = seconds / step
+    budget = cfg.max_minutes * 60
+    return max(step, min(total, int(budget / per_step)))
 
 
 def write_report(out_dir: Path, state: dict, derived: dict, total: int, done: bool) -> dict:

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from adapters.config import TrainConfig  # noqa: E402
-from adapters.train import IGNORE, Encoded, collate, lr_at, micro_batches  # noqa: E402
+from adapters.train import IGNORE, Encoded, collate, fit_budget, lr_at, micro_batches  # noqa: E402
 
 
 def test_left_padding_puts_every_answer_at_the_end_and_keeps_only_the_answer_span():
@@ -33,3 +33,10 @@ def test_schedule_warms_up_then_decays_to_a_tenth():
     cfg = TrainConfig(learning_rate=1e-3, warmup_steps=4)
     assert lr_at(0, 100, cfg) == pytest.approx(2.5e-4) and lr_at(3, 100, cfg) == pytest.approx(1e-3)
     assert lr_at(99, 100, cfg) == pytest.approx(1e-4, rel=0.01)
+
+
+def test_time_budget_shrinks_the_step_count_to_what_fits_but_never_below_what_is_done():
+    cfg = TrainConfig(max_minutes=10)
+    assert fit_budget(total=1000, step=3, seconds=30.0, cfg=cfg) == 60  # 10 s a step → 60 steps in 10 minutes
+    assert fit_budget(total=40, step=3, seconds=30.0, cfg=cfg) == 40  # the plan fits: unchanged
+    assert fit_budget(total=1000, step=80, seconds=900.0, cfg=cfg) == 80  # over budget: stop at the step done
