@@ -197,7 +197,7 @@ def search(ctx: typer.Context, query: str, k: Annotated[int, typer.Option("--k")
 
 @app.command()
 def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Server, counts and models."""
+    """Server, counts and models; exit code 1 when Weaviate or the generator's file is missing (a healthcheck)."""
     s = settings_from(ctx)
     info: dict = {"data_dir": str(s.resolved_data_dir), "weaviate": s.weaviate_url or "managed local server",
                   "collection": s.collection, "embedder": s.embed_model,
@@ -210,9 +210,11 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     info["generator_present"] = Path(info["generator"]).is_file()
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
-        return
-    for key, value in info.items():
-        out.print(f"{key:>18}: {value}")
+    else:
+        for key, value in info.items():
+            out.print(f"{key:>18}: {value}")
+    if not (info["server_up"] and info["generator_present"]):
+        raise typer.Exit(1)
 
 
 def eval_collection(corpus: Path, s: Settings) -> str:

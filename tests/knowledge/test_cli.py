@@ -44,6 +44,13 @@ def test_ingest_search_json_sources_and_status(env, sample_course):
     assert status["server_up"] and status["sources"] == 4 and status["chunks"] > 4
 
 
+def test_status_fails_as_a_healthcheck_when_the_generator_file_is_missing(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSEBOT_GENERATOR_MODEL", str(tmp_path / "missing.gguf"))
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["generator_present"] is False
+
+
 def test_refresh_reports_and_remove(env, sample_course, tmp_path):
     import shutil
     course = tmp_path / "c"
