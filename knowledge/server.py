@@ -11,6 +11,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -64,6 +66,15 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM (kill, systemd, docker stop) raise SystemExit so `with` blocks stop the server they started.
+
+    Python's default for SIGTERM ends the process without unwinding, which would orphan the child. Only the
+    main thread can set handlers, and a handler someone else installed is left alone."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 @dataclass
@@ -134,6 +145,7 @@ class WeaviateServer:
             start_new_session=True)
         log_handle.close()
         self.pid, self.owned = self._proc.pid, True
+        _exit_on_sigterm()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -53,3 +53,30 @@ def test_querying_with_another_embedder_is_refused(kb):
     other = ChunkStore(kb.client, kb.store.name, "SomeOtherEmbedding:model-x")
     with pytest.raises(EmbedderMismatch, match="re-index"):
         other.ensure()
+
+
+def test_a_terminated_process_stops_the_server_it_started(tmp_path):
+    """`kill PID` (cron timeouts, systemd, docker stop) must not orphan weaviate-server."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\nfrom pathlib import Path\nfrom knowledge.server import WeaviateServer\n"
+              f"with WeaviateServer(Path({str(BINARY)!r}), Path({str(tmp_path)!r})) as s:\n"
+              "    print(s.pid, flush=True)\n    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(proc.stdout.readline())
+        assert json.loads((tmp_path / "server.json").read_text())["pid"] == server_pid
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{server_pid}"):
+            time.sleep(0.2)
+        assert not os.path.exists(f"/proc/{server_pid}")
+        assert not (tmp_path / "server.json").exists()
+    finally:
+        proc.kill()
+        proc.wait()
