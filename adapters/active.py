@@ -5,6 +5,7 @@ The file (written atomically; absent = the configured COURSEBOT_GENERATOR_MODEL 
       "generator_model": "/abs/path/model-Q4_K_M.gguf",   # what Settings.generator_model should become
       "manifest": "/abs/path/manifest.json",              # provenance, evaluation and gate of that GGUF
       "sha256": "…",                                      # of the GGUF when it was activated
+      "generator_lora": "/abs/path/adapter-F16.gguf",      # only with --runtime-lora (generator_model = base)
       "course": "…", "prompt": {…},                       # what the model was trained for (must match serving)
       "activated_at": "2025-01-01T00:00:00+00:00"
     }
@@ -33,8 +34,9 @@ def locate(target: Path) -> Path:
     raise ArtifactMissing(f"no {MANIFEST} for {target}: export the model first (coursebot adapter export)")
 
 
-def activate(data_dir: Path, target: Path, force: bool = False) -> dict:
-    """Point the generator at an exported GGUF whose gate passed (or any, with force)."""
+def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bool = False) -> dict:
+    """Point the generator at an exported GGUF whose gate passed (or any, with force); with `runtime_lora`, at
+    the base GGUF plus the exported adapter GGUF instead."""
     manifest_path = locate(target)
     manifest = read_json(manifest_path, "the export's manifest")
     gguf = Path(manifest["gguf"]["path"])
@@ -50,6 +52,17 @@ def activate(data_dir: Path, target: Path, force: bool = False) -> dict:
     active = {"generator_model": str(gguf), "manifest": str(manifest_path), "sha256": sha,
               "course": manifest["course"], "prompt": manifest["prompt"],
               "activated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if runtime_lora:
+        lora, base = manifest["adapter"].get("gguf"), manifest["base"]
+        if not lora or not base["gguf"]:
+            raise AdapterError("this export has no runtime-LoRA file (export with runtime_lora=true from a GGUF base)")
+        for path, sha in ((Path(lora["path"]), lora["sha256"]), (Path(base["location"]), base.get("sha256"))):
+            if not path.is_file():
+                raise ArtifactMissing(f"{path} is gone")
+            if sha and sha256_file(path) != sha:
+                raise AdapterError(f"{path} changed since export (sha256 differs from the manifest)")
+        active |= {"generator_model": base["location"], "generator_lora": lora["path"],
+                   "sha256": base.get("sha256"), "lora_sha256": lora["sha256"]}
     write_json(data_dir / ACTIVE_MODEL, active)
     return active
 

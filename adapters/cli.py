@@ -70,7 +70,7 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     with Knowledge(settings) as kb:
         result = gate(kb, run.gguf / MANIFEST, configs.gate, settings,
                       lambda what, done, total: err.print(f"[dim]evaluating {what} ({total} items)[/]"))
-    table = Table("eval set", "metric", "base", "merged (HF)", "quantized GGUF")
+    table = Table("eval set", "metric", "base", "merged (HF)", "quantized GGUF", "base + runtime LoRA")
     for row in side_by_side(result["evaluation"]):
         table.add_row(*row)
     out.print(table)
@@ -152,7 +152,10 @@ def run_command(ctx: typer.Context, course: CourseOption = None,
 def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
                     help="a tuned GGUF, its manifest.json, or a run folder")] = None,
                 base: Annotated[bool, typer.Option("--base", help="go back to the configured generator")] = False,
-                force: Annotated[bool, typer.Option(help="use it even if the gate did not pass")] = False) -> None:
+                force: Annotated[bool, typer.Option(help="use it even if the gate did not pass")] = False,
+                runtime_lora: Annotated[bool, typer.Option(
+                    "--runtime-lora", help="serve the base GGUF with the adapter applied at load instead of the "
+                                           "merged, quantized GGUF")] = False) -> None:
     """Serve a tuned GGUF (writes DATA_DIR/active_model.json), or go back with --base."""
     from .active import activate, deactivate, serving_mismatches
 
@@ -160,8 +163,9 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
     if base or path is None:
         out.print("back to the configured generator" if deactivate(data_dir) else "no tuned model was active")
         return
-    active = activate(data_dir, path, force)
-    out.print(f"generator → {active['generator_model']}")
+    active = activate(data_dir, path, force, runtime_lora)
+    out.print(f"generator → {active['generator_model']}"
+              + (f" + LoRA {active['generator_lora']}" if active.get("generator_lora") else ""))
     for problem in serving_mismatches(active, ctx.obj):
         err.print(f"[yellow]warning:[/] {problem}")
 
@@ -184,8 +188,8 @@ def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--
         out.print(f"no tuned model active: the generator is {ctx.obj.generator_model}")
         return
     m = info["manifest"]
-    out.print(f"generator: {active['generator_model']} ({m['gguf']['quantization']}, active since "
-              f"{active['activated_at']})")
+    how = f"+ runtime LoRA {active['generator_lora']}" if active.get("generator_lora") else m["gguf"]["quantization"]
+    out.print(f"generator: {active['generator_model']} ({how}, active since {active['activated_at']})")
     out.print(f"base: {m['base']['spec']}; adapter r={m['adapter']['lora']['lora_r']}; trained "
               f"{m['training']['steps']} steps; gate: {'passed' if (m['gate'] or {}).get('passed') else 'NOT passed'}")
 

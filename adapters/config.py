@@ -71,6 +71,7 @@ class TrainConfig:
 class ExportConfig:
     quantization: str = "Q4_K_M"  # Q4_K_M | Q5_K_M | Q8_0 | F16
     keep_f16: bool = False  # keep the intermediate f16 GGUF next to the quantized one
+    runtime_lora: bool = True  # also write the adapter as a GGUF LoRA, applied by llama.cpp to the base at load
 
 
 @dataclass

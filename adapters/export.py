@@ -7,7 +7,8 @@ and nothing is downloaded at run time. The chat template travels in the GGUF (`t
 llama.cpp renders prompts exactly as training did; the manifest records whether it is byte-identical.
 
 Reads   MERGED/ (safetensors, tokenizer, chat_template.jinja, merge_config.json)
-Writes  GGUF/model-QUANT.gguf, manifest.json, export_config.json, convert.log
+Writes  GGUF/model-QUANT.gguf, adapter-F16.gguf (runtime LoRA for the base GGUF), manifest.json,
+        export_config.json, convert.log, convert_lora.log
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def convert(merged_dir: Path, outfile: Path, log_file: Path) -> Path:
     return outfile
 
 
+def convert_lora(adapter_dir: Path, config_dir: Path, outfile: Path, log_file: Path) -> Path:
+    """peft adapter → f16 GGUF LoRA; `config_dir` holds the base's config.json (the merged folder has it)."""
+    script = converter_dir() / "convert_lora_to_gguf.py"
+    cmd = [sys.executable, str(script), "--base", str(config_dir), "--outtype", "f16", "--outfile", str(outfile),
+           str(adapter_dir)]
+    with log_file.open("w") as out:
+        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0 or not outfile.is_file():
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
+        raise ExportFailed(f"LoRA conversion failed (exit {result.returncode}); see {log_file}:\n{tail}")
+    return outfile
+
+
 def quantize(src: Path, dst: Path, quantization: str, threads: int = 0) -> Path:
     import llama_cpp
 
@@ -123,6 +137,13 @@ def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0)
         if not cfg.keep_f16:
             f16.unlink()
 
+    lora = None
+    if cfg.runtime_lora:
+        lora_file = convert_lora(Path(merged["adapter"]), merged_dir, out_dir / "adapter-F16.gguf",
+                                 out_dir / "convert_lora.log")
+        lora = {"file": lora_file.name, "path": str(lora_file.resolve()), "sha256": sha256_file(lora_file),
+                "bytes": lora_file.stat().st_size}
+
     facts = gguf_facts(final)
     base_facts = gguf_facts(Path(merged["base"]["location"])) if merged["base"]["gguf"] else {}
     template = facts.pop("chat_template")
@@ -139,7 +160,8 @@ def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0)
         "tokenizer_matches_base": (facts["tokens_sha256"] == base_facts["tokens_sha256"]) if base_facts else None,
         "course": merged["prompt"]["course"], "prompt": merged["prompt"],
         "base": merged["base"],
-        "adapter": {"path": merged["adapter"], "sha256": merged["adapter_sha256"], "lora": merged["lora"]},
+        "adapter": {"path": merged["adapter"], "sha256": merged["adapter_sha256"], "lora": merged["lora"],
+                    "gguf": lora},  # the runtime-LoRA file (base GGUF + this at load), or None
         "data": {"path": merged["dataset"], "sha256": merged["dataset_sha256"]},
         "merged": {"path": str(merged_dir.resolve())},
         "training": merged["training"],

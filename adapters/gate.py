@@ -5,6 +5,7 @@ The same answer metrics as `coursebot eval` (`run_pipeline` + `answer_metrics`),
   base       the base GGUF under llama.cpp (what serves today)
   merged     the merged model under transformers (the tuned model before quantization)
   quantized  the exported GGUF under llama.cpp (what would serve)
+  lora       the base GGUF with the adapter applied by llama.cpp at load (runtime LoRA), when exported
 on the held-out split of the dataset, and on ../shared/eval/dev.jsonl over its corpus when present.
 
 It fails when `quantized` is more than `max_drop` below `merged` on citation precision or abstention (what
@@ -37,7 +38,7 @@ from .train import TEMPLATE
 log = logging.getLogger(__name__)
 
 GATE = "gate.json"
-SYSTEMS = ("base", "merged", "quantized")
+SYSTEMS = ("base", "merged", "quantized", "lora")
 GATED = ("citation_precision", "abstention")  # what quantization must not cost
 
 
@@ -160,6 +161,10 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
     makers = {"base": lambda: LlamaGenerator(Path(manifest["base"]["location"]), n_ctx, threads),
               "merged": lambda: TransformersGenerator(Path(manifest["merged"]["path"]), cfg.hf_dtype, threads or 0),
               "quantized": lambda: LlamaGenerator(Path(manifest["gguf"]["path"]), n_ctx, threads)}
+    lora = (manifest["adapter"].get("gguf") or {}).get("path")
+    if lora and manifest["base"]["gguf"]:
+        makers["lora"] = lambda: LlamaGenerator(Path(manifest["base"]["location"]), n_ctx, threads,
+                                                lora_path=Path(lora))
     if not manifest["base"]["gguf"]:
         makers.pop("base")  # a hub/folder base has no GGUF to serve; the gate compares merged and quantized
     evaluation: dict = {name: {} for name in items}

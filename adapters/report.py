@@ -1,10 +1,10 @@
-"""What people read: the loss curve (PNG) and the base vs tuned vs quantized table."""
+"""What people read: the loss curve (PNG) and the base vs merged vs quantized vs runtime-LoRA table."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SYSTEMS = ("base", "merged", "quantized")
+SYSTEMS = ("base", "merged", "quantized", "lora")
 METRICS = ("citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
            "total_p50_ms", "n")
 
@@ -38,7 +38,7 @@ def plot_losses(train: list[list[float]], val: list[list[float]], path: Path) ->
 
 
 def side_by_side(evaluation: dict) -> list[list[str]]:
-    """Rows [eval set, metric, base, merged, quantized] for the gate's table."""
+    """Rows [eval set, metric, base, merged, quantized, lora] for the gate's table."""
     rows = []
     for name, systems in evaluation.items():
         for metric in METRICS:

@@ -221,7 +221,8 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
     batches = micro_batches(len(examples), cfg.batch_size, cfg.seed, start=state["step"] * cfg.grad_accum)
     if not state["val_loss"] and val:
         state["val_loss"].append([0, round(validation_loss(model, val, cfg, pad_id, dtype), 5)])
-    total = state.setdefault("total", total)  # a resumed run keeps the schedule it was started with
+    if cfg.max_minutes and state.get("budget_total"):
+        total = min(total, state["budget_total"])  # a resumed run keeps the schedule its budget set
     bar = tqdm(total=total, initial=state["step"], desc="training", unit="step", disable=not progress)
     while state["step"] < total:
         step, started = state["step"], time.perf_counter()
@@ -241,7 +242,7 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
         state["step"] = step = step + 1
         state["train_loss"].append([step, round(step_loss, 5)])
         if cfg.max_minutes and step >= BUDGET_PROBE_STEPS:
-            total = state["total"] = fit_budget(total, step, state["seconds"], cfg)
+            total = state["budget_total"] = fit_budget(total, step, state["seconds"], cfg)
             bar.total = derived["steps"] = total
             derived["epochs"] = round(total * per_step / len(examples), 2)
         bar.update(1)

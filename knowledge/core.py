@@ -96,7 +96,8 @@ class Knowledge:
     def generator(self) -> LlamaGenerator:
         """The answer model, loaded on first use and kept for the life of the process."""
         s = self.settings
-        return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads)
+        lora = s.model_path(s.generator_lora) if s.generator_lora else None
+        return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora)
 
     @cached_property
     def answerer(self) -> Answerer:

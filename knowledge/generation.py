@@ -56,6 +56,8 @@ class LlamaGenerator:
             if not self.model_path.is_file():
                 raise GeneratorUnavailable(f"model file not found: {self.model_path} (run ./scripts/setup.sh "
                                            "or set COURSEBOT_GENERATOR_MODEL)")
+            if self.lora_path and not Path(self.lora_path).is_file():
+                raise GeneratorUnavailable(f"LoRA adapter not found: {self.lora_path} (COURSEBOT_GENERATOR_LORA)")
             from llama_cpp import Llama
 
             try:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     generator_model: str = Field(
         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         description="GGUF file name in MODELS_DIR, a path, or 'hf:REPO/FILE' on connected machines")
+    generator_lora: str = Field("", description="LoRA adapter GGUF llama.cpp applies to the generator at load "
+                                "(runtime LoRA; '' = none)")
     n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
     n_ctx: int = 2048
     max_answer_tokens: int = 200
@@ -109,7 +111,9 @@ def load_settings(settings_class: type[Settings] = Settings, **overrides) -> Set
     active = settings.resolved_data_dir / ACTIVE_MODEL_FILE
     if "generator_model" not in overrides and active.is_file():
         try:
-            settings.generator_model = json.loads(active.read_text())["generator_model"]
+            chosen = json.loads(active.read_text())
+            settings.generator_model = chosen["generator_model"]
+            settings.generator_lora = chosen.get("generator_lora") or ""
         except (ValueError, KeyError, OSError) as e:
             raise ValueError(f"{active} is unreadable ({e}); fix it or remove it to use the configured model") from e
     return settings

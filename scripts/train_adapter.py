@@ -121,9 +121,9 @@ if "gate" in selected:
 
     with Knowledge(settings) as kb:
         result = gate(kb, run.gguf / MANIFEST, configs.gate, settings)
-    print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10}")
+    print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10} {'base+LoRA':>10}")
     for name, metric, *values in side_by_side(result["evaluation"]):
-        print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10}")
+        print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10} {values[3]:>10}")
     print("\ngate passed" if result["passed"] else "\ngate FAILED: " + "; ".join(result["reasons"]))
     if not result["passed"]:
         sys.exit(2)

@@ -4,6 +4,7 @@ vendored llama.cpp converter and quantizer, llama.cpp. It runs once per module; 
 import json
 import time
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -132,9 +133,9 @@ def test_gguf_has_the_requested_type_and_renders_prompts_as_training_did(done):
     assert served == trained
 
 
-def test_gate_compares_three_systems_and_decides(done):
+def test_gate_compares_the_systems_and_decides(done):
     heldout = done.result["evaluation"]["heldout"]
-    assert set(heldout) == {"base", "merged", "quantized"}
+    assert set(heldout) == {"base", "merged", "quantized", "lora"}
     assert all(m["n"] == 2 and 0 <= m["citation_precision"] <= 1 for m in heldout.values())
     assert done.result["passed"] and json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["passed"]
     # the same measurements fail a gate that allows no drop at all (forced), and a changed template fails it
@@ -163,3 +164,36 @@ def test_use_switches_the_generator_and_status_reads_the_manifest(done):
     assert json.loads(status.output)["manifest"]["gate"]["passed"]
     assert runner.invoke(app, ["adapter", "use", "--base"]).exit_code == 0
     assert not (done.settings.resolved_data_dir / "active_model.json").exists()
+
+
+def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
+    from knowledge.settings import load_settings
+
+    manifest = json.loads((done.run.gguf / MANIFEST).read_text())
+    lora = manifest["adapter"]["gguf"]
+    assert lora["file"] == "adapter-F16.gguf" and sha256_file(done.run.gguf / lora["file"]) == lora["sha256"]
+    from gguf import GGUFReader
+
+    fields = GGUFReader(done.run.gguf / lora["file"]).fields
+    assert fields["general.type"].contents() == "adapter" and fields["adapter.type"].contents() == "lora"
+    # llama.cpp applies it to the base GGUF at load and answers
+    generator = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2, lora_path=done.run.gguf / lora["file"])
+    out = generator.llama.create_chat_completion(messages=[{"role": "user", "content": "Hola"}], max_tokens=4)
+    assert out["choices"][0]["message"]["content"] is not None and "adapter-F16.gguf" in generator.name
+
+    app = typer.Typer()
+
+    @app.callback()
+    def main(ctx: typer.Context):
+        ctx.obj = done.settings
+
+    register(app)
+    runner = CliRunner()
+    used = runner.invoke(app, ["adapter", "use", str(done.run.root), "--runtime-lora"])
+    assert used.exit_code == 0, used.output
+    try:
+        served = load_settings(data_dir=done.settings.data_dir, _env_file=None)
+        assert Path(served.generator_model) == TINY_MODEL.resolve() or served.generator_model == str(TINY_MODEL)
+        assert served.generator_lora == lora["path"]
+    finally:
+        runner.invoke(app, ["adapter", "use", "--base"])
