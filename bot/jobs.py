@@ -56,7 +56,7 @@ def schedule_refresh(application: Application) -> list[str]:
     if s.refresh_interval_minutes > 0:
         job_queue.run_repeating(scheduled_refresh, interval=dt.timedelta(minutes=s.refresh_interval_minutes),
                                 first=dt.timedelta(minutes=s.refresh_interval_minutes), name=JOB_NAME)
-        scheduled.append(f"every {s.refresh_interval_minutes} min")
+        scheduled.append(f"every {s.refresh_interval_minutes:g} min")
     if s.refresh_daily_at:
         hour, minute = (int(part) for part in s.refresh_daily_at.split(":"))
         job_queue.run_daily(scheduled_refresh, dt.time(hour, minute, tzinfo=ZoneInfo(s.timezone)), name=JOB_NAME)

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     refresh_folders: list[Path] = Field(default_factory=list,
                                         description="folders to refresh (default: the materials folder)")
     refresh_pull: bool = Field(False, description="git pull folders that are git checkouts before refreshing")
-    refresh_interval_minutes: int = Field(0, description="bot: refresh every N minutes (0 = off)")
+    refresh_interval_minutes: float = Field(0, ge=0, description="bot: refresh every N minutes (0 = off)")
     refresh_daily_at: str | None = Field(None, description="bot: refresh daily at HH:MM in the course timezone")
     timezone: str = "America/Bogota"
     golden_set: Path | None = Field(None, description="QA JSONL re-run after a refresh to catch regressions")

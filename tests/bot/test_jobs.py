@@ -65,3 +65,33 @@ def test_a_refresh_already_running_elsewhere_is_respected(course):
         assert "otro.md" not in kb.store.chunk_counts()
 
     play(settings, kb, scenario)
+
+
+def test_a_dropped_file_is_answerable_after_the_next_scheduled_refresh(weaviate_server, tmp_path):
+    """No manual step: the JobQueue fires on its own (every 3 s here), the admins hear of it, students get answers."""
+    import asyncio
+
+    from tests.bot.test_app import STUDENT
+
+    with indexed_course(weaviate_server, tmp_path, only=("programa.md",), refresh_interval_minutes=0.05) as course:
+        settings, kb = course
+        (settings.resolved_materials_dir / "laboratorio.md").write_text(
+            "# Laboratorio de redes neuronales\n\nEl laboratorio de redes neuronales se entrega el viernes 14 de "
+            "noviembre por el aula virtual, en un cuaderno Jupyter con las celdas ejecutadas.\n")
+
+        async def scenario(h: Harness) -> None:
+            await h.app.job_queue.start()
+            try:
+                for _ in range(200):  # bounded: 20 s
+                    if any(t.startswith("🔄 Actualización del índice") for t in h.texts(ADMIN)):
+                        break
+                    await asyncio.sleep(0.1)
+                summary = h.texts(ADMIN)[-1]
+                assert summary.startswith("🔄 Actualización del índice: 1 nuevos") and "➕ laboratorio.md" in summary
+                await h.send_text(STUDENT, "¿Cuándo se entrega el laboratorio de redes neuronales?")
+                searching = h.last(STUDENT)["history"][1]["text"]  # the sources shown while the answer is written
+                assert searching.startswith("🔎 Buscando en: laboratorio")
+            finally:
+                await h.app.job_queue.stop(wait=False)
+
+        play(settings, kb, scenario, timeout=60)
