@@ -26,7 +26,7 @@ from knowledge.errors import GeneratorUnavailable
 
 from .context import BotData, CourseContext, Services
 from .handlers import access, admin, escalation, feedback, questions, students, uploads
-from .handlers.errors import handle_error
+from .handlers.errors import handle_error, redact
 from .jobs import schedule_refresh
 from .keyboards import Action
 from .models import Database, admin_ids
@@ -40,6 +40,36 @@ def setup_logging() -> None:
     logging.basicConfig(format="%(asctime)s - %(name)s - %(levelname)s - %(message)s", level=logging.INFO)
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+_SECRETS: set[str] = set()
+
+
+def redact_logs(*secrets: str) -> None:
+    """Replace `secrets` in every log record of the process, whatever logger and level writes it: at DEBUG, PTB
+    logs its Bot API URLs and httpx every request URL, and both contain the token."""
+    if not _SECRETS:
+        make_record = logging.getLogRecordFactory()
+
+        def redacting_factory(*args, **kwargs) -> logging.LogRecord:
+            return _redacted(make_record(*args, **kwargs))
+
+        logging.setLogRecordFactory(redacting_factory)
+    _SECRETS.update(s for s in secrets if s)
+
+
+def _redacted(record: logging.LogRecord) -> logging.LogRecord:
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a malformed call: logging reports it when the record is emitted
+        return record
+    # rendered now: PTB logs objects it goes on to change (getFile's result gets the file URL, token included)
+    record.msg, record.args = redact(message, list(_SECRETS)), ()
+    if record.exc_info and record.exc_info[1] is not None:
+        trace = logging.Formatter().formatException(record.exc_info)
+        if any(s in trace for s in _SECRETS):
+            record.exc_text = redact(trace, list(_SECRETS))  # formatters print exc_text when it is set
+    return record
 
 
 def add_handlers(application: Application) -> None:
@@ -107,8 +137,10 @@ async def post_shutdown(application: Application) -> None:
 
 def build_application(settings: BotSettings, knowledge: Knowledge, request: BaseRequest | None = None) -> Application:
     """The Application for `settings`; `request` replaces the HTTP layer (tests)."""
+    token = settings.telegram_bot_token.get_secret_value()
+    redact_logs(token, token.partition(":")[2])  # before PTB's first log line, which names its URLs
     builder = (ApplicationBuilder()
-               .token(settings.telegram_bot_token.get_secret_value())
+               .token(token)
                .base_url(settings.telegram_api_base_url)
                .base_file_url(settings.telegram_file_base_url)
                .context_types(ContextTypes(context=CourseContext, bot_data=BotData))

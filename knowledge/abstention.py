@@ -29,7 +29,7 @@ class Thresholds:
 @dataclass(frozen=True)
 class Decision:
     abstain: bool
-    reason: str  # "model_declined" | "unsupported" | "weak_retrieval" | "no_sources" | ""
+    reason: str  # "model_declined" | "unsupported" | "weak_retrieval" | "no_sources" | "prompt_leak" | ""
 
 
 def model_declined(answer: str) -> bool:

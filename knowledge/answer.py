@@ -2,7 +2,8 @@
 
 `Answerer.answer_stream(question, history)` yields, in order: one `Retrieved` event (as soon as
 retrieval ends, for the bot to show what it found), text increments (str) as the model writes, and
-one final `AnswerResult`.
+one final `AnswerResult`. What the model writes is screened before anyone sees it (`Screen`): a source
+list of its own making is dropped, and an answer that recites the system prompt is declined.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 from .abstention import Decision, Thresholds, decide, decline_message
-from .citations import attribute
+from .citations import attribute, without_source_lists
 from .generation import GenerationQueue, LlamaGenerator, Ticket
-from .prompt import Source, build_messages, select_sources, system_prompt
+from .prompt import Source, build_messages, echoes_system_prompt, select_sources, system_prompt
 from .retrieval import Hit, Retriever
 from .text import detect_language
 
@@ -59,6 +60,26 @@ class AnswerResult:
         }
 
 
+class Screen:
+    """What of a streaming answer may be shown: the text stops at a source list the model writes itself, and for
+    good once the model starts reciting its instructions (`Answerer.finish` checks the whole answer the same way)."""
+
+    def __init__(self, system: str):
+        self.system, self.raw, self.shown, self.stopped = system, "", "", False
+
+    def add(self, piece: str) -> str:
+        """The part of the answer that may be shown now ("" for none)."""
+        self.raw += piece
+        if self.stopped:
+            return ""
+        visible = without_source_lists(self.raw)
+        if not visible.startswith(self.shown) or echoes_system_prompt(visible, self.system):
+            self.stopped = True
+            return ""
+        new, self.shown = visible[len(self.shown):], visible
+        return new
+
+
 @dataclass
 class AnswerSettings:
     course: str = "Curso"
@@ -100,7 +121,10 @@ class Answerer:
         retrieved.queue_position = ticket.position if ticket else 0
         yield retrieved
         if ticket is not None:
-            yield from ticket
+            screen = Screen(self.system)
+            for piece in ticket:
+                if shown := screen.add(piece):
+                    yield shown
         yield self.finish(question, retrieved, ticket.result if ticket else None, start)
 
     async def astream(self, question: str, history: list[tuple[str, str]] | None = None,
@@ -112,8 +136,10 @@ class Answerer:
         retrieved.queue_position = ticket.position if ticket else 0
         yield retrieved
         if ticket is not None:
+            screen = Screen(self.system)
             async for piece in ticket:
-                yield piece
+                if shown := screen.add(piece):
+                    yield shown
         yield self.finish(question, retrieved, ticket.result if ticket else None, start)
 
     def answer(self, question: str, history: list[tuple[str, str]] | None = None, **filters) -> AnswerResult:
@@ -124,9 +150,11 @@ class Answerer:
         """Attribute citations, decide abstention and assemble the result."""
         sources = retrieved.sources
         raw = completion.text if completion else ""
-        attributed = attribute(raw, [s.text for s in sources])
+        attributed = attribute(without_source_lists(raw), [s.text for s in sources])
         top_similarity = max((h.similarity for h in retrieved.hits if h.similarity is not None), default=None)
         decision: Decision = decide(raw, attributed.support, top_similarity, len(sources), self.settings.thresholds)
+        if not decision.abstain and echoes_system_prompt(raw, self.system):
+            decision = Decision(True, "prompt_leak")
         attributed_citations = []
         for c in attributed.citations:
             hit = sources[c.source - 1].hit

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +44,9 @@ class DocInfo:
 def describe(rel_path: str, sha256: str) -> DocInfo:
     """Title from the file name, week and topic from a 'Semana 14_Fine-Tuning y RAG' folder."""
     path = PurePosixPath(rel_path)
-    title = re.sub(r"[_]+", " ", path.stem).strip()
+    # control and format characters (a right-to-left override can disguise a name) never reach a citation label
+    stem = "".join(ch for ch in path.stem if unicodedata.category(ch)[0] != "C")
+    title = re.sub(r"[_]+", " ", stem).strip()
     week, topic = 0, ""
     for folder in path.parts[:-1]:
         m = _WEEK.match(folder.strip())

@@ -5,7 +5,8 @@ source it was given; markers pointing elsewhere are dropped. A sentence without 
 attributed to the retrieved source sharing most of its content words, if any shares enough. Each
 sentence gets a support score (share of its content words found in the sources it rests on): low
 support is a hallucination signal used by `knowledge.abstention`. Sources are renumbered in order of
-first citation, and only sources that were retrieved can ever be cited.
+first citation, and only sources that were retrieved can ever be cited: a "Fuentes:" list the model
+writes itself (copied from a document, or invented) is dropped before attribution.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ _RANGE = re.compile(r"(\d+)\s*[-–]\s*(\d+)")
 _EMPTY_BRACKETS = re.compile(r"\[\s*\]|【\s*】")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 MIN_ATTRIBUTION = 0.3  # share of a sentence's content words a source must hold to be credited
+# A source list the model writes itself: a "Fuentes:" line and the "[n] …" lines under it. The pipeline appends
+# the real list, built from what was retrieved; a copied or invented one would name files that were not.
+_SOURCES_HEADER = re.compile(r"^[ \t>*_#-]*(?:fuentes|sources|referencias|references)\b[ \t*_]*(?::.*)?$",
+                             re.IGNORECASE)
+_LIST_ENTRY = re.compile(r"^[ \t>*_•-]*[\[【［]\s*\d+\s*[\]】］]")
 
 
 @dataclass
@@ -74,6 +80,18 @@ def strip_markers(text: str) -> str:
             break
         text = stripped
     return _SPACE_BEFORE_PUNCT.sub(r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+
+
+def without_source_lists(text: str) -> str:
+    """The answer without source lists of the model's own making (the rest of the text untouched)."""
+    kept, in_list = [], False
+    for line in text.split("\n"):
+        if _SOURCES_HEADER.match(line):
+            in_list = True
+        elif not (in_list and (not line.strip() or _LIST_ENTRY.match(line))):
+            in_list = False
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def attribute(answer: str, source_texts: list[str]) -> Attributed:

@@ -88,6 +88,9 @@ def _check_text(path: Path, head: bytes, kind: str) -> None:
 
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\- ()]+", re.UNICODE)
+# Names Windows reserves for devices, whatever the extension: such a file breaks a Windows checkout or copy of
+# the materials folder (https://learn.microsoft.com/windows/win32/fileio/naming-a-file).
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
 
 
 def sanitize_filename(name: str, max_len: int = 120) -> str:
@@ -102,6 +105,9 @@ def sanitize_filename(name: str, max_len: int = 120) -> str:
     if not dot:
         stem, ext = base, ""
     stem = stem[: max_len - len(ext) - 1] or "documento"
+    if stem.split(".")[0].rstrip().upper() in _WINDOWS_RESERVED:
+        first, dot, rest = stem.partition(".")
+        stem = f"{first}_{dot}{rest}"
     return f"{stem}.{ext.lower()}" if ext else stem
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,7 +117,14 @@ class Indexer:
     # -- one file ----------------------------------------------------------------------------------
     def ingest_file(self, path: Path, root: Path) -> FileOutcome:
         """Index one file (root decides its id); unchanged versions are skipped."""
-        path, root = path.resolve(), root.resolve()
+        root = root.resolve()
+        if not path.resolve().is_relative_to(root):  # a symbolic link out of the folder: not followed
+            link = Path(os.path.abspath(path))
+            doc_id = link.relative_to(root).as_posix() if link.is_relative_to(root) else link.name
+            error = f"{doc_id}: a symbolic link to a file outside the course folder (links out of it are not followed)"
+            log.warning("not indexed: %s", error)
+            return FileOutcome(doc_id, "failed", error=error)
+        path = path.resolve()
         doc_id = path.relative_to(root).as_posix()
         sha = sha256_file(path)
         with self.sessions() as s:
@@ -181,7 +189,11 @@ class Indexer:
     def ingest(self, paths: list[Path], progress: Progress | None = None) -> ChangeReport:
         """Index files and folders (a folder is its own root; a file's root is its folder)."""
         report, start = ChangeReport(), time.monotonic()
-        jobs = [(f, p if p.is_dir() else p.parent) for p in map(Path.resolve, paths) for f in course_files(p)]
+        jobs = []
+        for given in paths:
+            p = Path(os.path.abspath(given))  # not resolved: a file named here may be a link out of its folder
+            root = p.resolve() if p.is_dir() else p.parent.resolve()
+            jobs += [(f, root) for f in course_files(root if p.is_dir() else root / p.name)]
         for i, (path, root) in enumerate(jobs):
             if progress:
                 progress(path.name, i, len(jobs))

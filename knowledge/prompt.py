@@ -3,7 +3,9 @@ reuses its KV cache), then the numbered sources with their labels, a short histo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .retrieval import Hit
 from .text import content_words, overlap, split_sentences
@@ -33,6 +35,25 @@ class Source:
 
 def system_prompt(course: str) -> str:
     return SYSTEM_PROMPT.format(course=course)
+
+
+ECHO_WORDS = 8  # this many consecutive words of the system prompt in an answer: the model is reciting it
+
+
+@lru_cache(maxsize=8)
+def _prompt_ngrams(system: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(_ngrams(system) - _ngrams(DECLINE_SENTENCE))  # the decline sentence is meant to be said
+
+
+def _ngrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+
+
+def echoes_system_prompt(text: str, system: str) -> bool:
+    """Whether `text` repeats the system prompt (ECHO_WORDS consecutive words of it): a model talked into
+    revealing its instructions, by a question or by a document it was given."""
+    return not _prompt_ngrams(system).isdisjoint(_ngrams(text))
 
 
 def trim(text: str, question: str, max_chars: int) -> str:

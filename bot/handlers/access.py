@@ -21,12 +21,15 @@ from .questions import QUESTION
 log = logging.getLogger(__name__)
 
 REFUSED = "⛔ Eso es solo para el equipo docente."
-UPLOAD = filters.Document.ALL & filters.ChatType.PRIVATE
+# A new document in a private chat (an edited one is not a new upload).
+UPLOAD = filters.UpdateType.MESSAGE & filters.Document.ALL & filters.ChatType.PRIVATE
 
 
 def admin_action(update: Update, bot_username: str) -> str | None:
     """What admin-only thing this update attempts, if any: '/borrar', 'upload', 'button del'."""
-    message = update.message
+    # PTB's CommandHandler also runs commands from edited messages: a message edited into `/admin add ID` is an
+    # attempt too.
+    message = update.message or update.edited_message
     if message is not None:
         if UPLOAD.check_update(update):
             return "upload"
