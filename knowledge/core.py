@@ -86,7 +86,7 @@ class Knowledge:
     def indexer(self) -> Indexer:
         s = self.settings
         return Indexer(self.store, self.embedder, self.sessions, s.chunk_size, s.chunk_overlap,
-                       s.max_file_bytes, s.max_pages)
+                       s.max_file_bytes, s.max_pages, s.max_chunks_per_file)
 
     @property
     def retriever(self) -> Retriever:

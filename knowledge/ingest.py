@@ -113,6 +113,7 @@ class Indexer:
     chunk_overlap: int = 150
     max_file_bytes: int = 20 * 1024 * 1024
     max_pages: int = 2000
+    max_chunks: int = 5000  # fragments per file; the stored-vector lookup reads at most 10,000
 
     # -- one file ----------------------------------------------------------------------------------
     def ingest_file(self, path: Path, root: Path) -> FileOutcome:
@@ -140,6 +141,9 @@ class Indexer:
             units = read_units(path, kind, self.max_pages)
             nodes = make_nodes(units, describe(doc_id, version_key(sha, CHUNKER_VERSION)), self.chunk_size,
                                self.chunk_overlap)
+            if len(nodes) > self.max_chunks:
+                raise FileTooLarge(f"{doc_id}: {len(nodes)} fragments exceeds the limit of {self.max_chunks} per "
+                                   "file (split it into smaller files)")
         except FILE_ERRORS as e:
             self._record_failure(doc_id, root, sha, str(e))
             log.warning("not indexed: %s", e)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     hybrid_alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = vectors only, 0 = BM25 only")
     max_file_mb: float = Field(20.0, description="largest file accepted for ingestion")
     max_pages: int = Field(2000, description="largest PDF/PPTX accepted, in pages or slides")
+    max_chunks_per_file: int = Field(5000, description="most fragments one file may produce (a 20 MB text "
+                                     "file would otherwise embed for hours)")
 
     # -- scheduled refresh
     refresh_folders: list[Path] = Field(default_factory=list,

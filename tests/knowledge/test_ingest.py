@@ -112,6 +112,18 @@ def test_corrupt_file_is_recorded_and_changes_nothing(kb, tmp_path):
     assert again.failed == [] and [f["file"] for f in again.still_failing] == ["roto.pdf"]
 
 
+def test_a_file_that_would_produce_too_many_fragments_is_refused_before_embedding(kb, tmp_path, monkeypatch):
+    course = tmp_path / "curso"
+    course.mkdir()
+    (course / "enorme.txt").write_text("\n\n".join(f"Párrafo {i}: " + "palabra " * 150 for i in range(40)))
+    indexer = kb.indexer
+    indexer.max_chunks = 10
+    monkeypatch.setattr(indexer, "_embed", lambda *a: pytest.fail("nothing is embedded"))
+    report = indexer.refresh(course)
+    assert "fragments exceeds the limit of 10 per file" in report.failed[0]["error"]
+    assert kb.store.count() == 0
+
+
 def test_a_bad_new_version_keeps_the_good_one_indexed(kb, tmp_path):
     course = tmp_path / "curso"
     made = files.all_formats(course)
