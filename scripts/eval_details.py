@@ -5,6 +5,12 @@
 Generation is the slow part of an evaluation; this recomputes the answer metrics from the recorded
 generations (raw answer, support, best-chunk similarity, attributed citations) for each support threshold,
 so abstention can be calibrated without generating again. Prints one row per threshold.
+
+    ... --diagnose --corpus ../shared/corpus/ia-aplicada
+
+also rebuilds each answerable question's prompt sources (retrieval + budget, no generation; the corpus must be
+indexed as `coursebot eval` left it) and says where each answer lost its key facts: not in the prompt
+(retrieval/budget), in the prompt but not in the answer (generator), or declined although in the prompt.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ parser.add_argument("details", type=Path)
 parser.add_argument("--qa", type=Path, required=True, help="the QA set the run used")
 parser.add_argument("--support", type=float, nargs="*", help="support thresholds to try (default: configured)")
 parser.add_argument("--similarity", type=float, default=Settings.model_fields["abstain_min_similarity"].default)
+parser.add_argument("--diagnose", action="store_true", help="where the key facts were lost (needs --corpus)")
+parser.add_argument("--corpus", type=Path, help="the corpus of the run (for --diagnose)")
 args = parser.parse_args()
 
 items = {i.id: i for i in load_items(args.qa)}
@@ -40,3 +48,37 @@ for t in thresholds:
                                     [] if d.abstain else r["attributed"], r["ttft_ms"], r["total_ms"]))
     m = answer_metrics(records)
     print(f"{t:>8.2f} " + " ".join(f"{m[k]:>18}" for k in keys))
+
+# -- where were the key facts lost? ---------------------------------------------------------------------------
+if args.diagnose:
+    from collections import Counter
+
+    from knowledge.cli import eval_collection
+    from knowledge.core import Knowledge
+    from knowledge.evaluation import citation_matches, key_fact_recall
+    from knowledge.settings import load_settings
+
+    settings = load_settings()
+    verdicts = Counter()
+    with Knowledge(settings) as kb:
+        answerer = kb.with_collection(eval_collection(args.corpus, settings)).answerer
+        print(f"\n{'item':<9} {'gold in prompt':>14} {'facts in prompt':>15} {'facts in answer':>15}  verdict")
+        for r in rows:
+            item = items[r["id"]]
+            if not item.answerable or not item.must_include:
+                continue
+            sources = answerer.retrieve(item.question).sources
+            gold_in = any(citation_matches(s.hit.provenance(), g) for s in sources for g in item.gold)
+            in_prompt = key_fact_recall("\n".join(s.text for s in sources), item.must_include)
+            in_answer = key_fact_recall(r["answer"], item.must_include)
+            if in_answer >= 0.5:
+                verdict = "ok"
+            elif in_prompt < 0.5:
+                verdict = "retrieval/budget"  # the generator never saw the facts
+            elif r["abstained"]:
+                verdict = f"declined ({r['reason']})"
+            else:
+                verdict = "generator"
+            verdicts[verdict.split(" ")[0]] += 1
+            print(f"{item.id:<9} {str(gold_in):>14} {in_prompt:>15.2f} {in_answer:>15.2f}  {verdict}")
+    print("\n" + ", ".join(f"{k}: {v}" for k, v in verdicts.most_common()))
