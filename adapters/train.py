@@ -221,8 +221,9 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
     batches = micro_batches(len(examples), cfg.batch_size, cfg.seed, start=state["step"] * cfg.grad_accum)
     if not state["val_loss"] and val:
         state["val_loss"].append([0, round(validation_loss(model, val, cfg, pad_id, dtype), 5)])
-    if cfg.max_minutes and state.get("budget_total"):
-        total = min(total, state["budget_total"])  # a resumed run keeps the schedule its budget set
+    planned = total
+    if cfg.max_minutes and state["step"] >= BUDGET_PROBE_STEPS:  # resuming: the budget counts earlier runs too
+        total = derived["steps"] = fit_budget(planned, state["step"], state["seconds"], cfg)
     bar = tqdm(total=total, initial=state["step"], desc="training", unit="step", disable=not progress)
     while state["step"] < total:
         step, started = state["step"], time.perf_counter()
@@ -242,7 +243,7 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
         state["step"] = step = step + 1
         state["train_loss"].append([step, round(step_loss, 5)])
         if cfg.max_minutes and step >= BUDGET_PROBE_STEPS:
-            total = state["budget_total"] = fit_budget(total, step, state["seconds"], cfg)
+            total = fit_budget(planned, step, state["seconds"], cfg)  # re-fitted as the pace changes
             bar.total = derived["steps"] = total
             derived["epochs"] = round(total * per_step / len(examples), 2)
         bar.update(1)
