@@ -1,9 +1,9 @@
 """The Weaviate side: connection, the course collection's schema, and the writes LlamaIndex leaves out.
 
-Chunks are written and queried through LlamaIndex's `WeaviateVectorStore`; this module creates the
+Chunks are LlamaIndex nodes, queried through LlamaIndex's `WeaviateVectorStore`; this module creates the
 collection with an explicit schema first (BM25 over the chunk text and its context line, with ASCII
 folding and Spanish+English stopwords; every other property filterable only), records which embedder
-built it, and adds what the store lacks: failed-object checks, per-document listings and counts.
+built it, writes the chunks (checking for rejected objects) and adds per-document listings and counts.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from urllib.parse import urlparse
 import weaviate
 import weaviate.classes as wvc
 from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.utils import DEFAULT_TEXT_KEY
 from llama_index.vector_stores.weaviate import WeaviateVectorStore
+from llama_index.vector_stores.weaviate.utils import get_data_object
 from weaviate.classes.config import Configure, DataType, Property, Tokenization
 from weaviate.exceptions import WeaviateBaseError
 
@@ -34,6 +36,8 @@ nada ni no nos o para pero poco por porque que qué quien quién se ser si sí s
 tan te tiene tienen todo todos tu tú un una unas uno unos y ya yo q pa xq""".split()
 STOPWORDS_EN = """a an and are as at be by do does for from how i in is it of on or that the this to what
 when where which who why with""".split()
+
+WRITE_SLICE = 200  # chunks per write request
 
 _TEXT = dict(data_type=DataType.TEXT, tokenization=Tokenization.WORD,
              text_analyzer=Configure.text_analyzer(ascii_fold=True))
@@ -131,15 +135,18 @@ class ChunkStore:
     def add(self, nodes: list[TextNode]) -> None:
         """Upsert nodes (ids are deterministic) and fail loudly on any rejected object.
 
-        LlamaIndex's `add` ignores `client.batch.failed_objects`; we check them."""
-        if not nodes:
-            return
-        with translate_errors("writing chunks"):
-            self.vector_store().add(nodes)
-            failed = list(self.client.batch.failed_objects)
-        if failed:
-            raise StoreUnavailable(f"Weaviate rejected {len(failed)} of {len(nodes)} chunks: "
-                                   f"{failed[0].message}")
+        The objects are LlamaIndex's (`get_data_object`, as its `async_add` writes them), sent with
+        `insert_many` rather than LlamaIndex's sync `add`: that one goes through the client's background
+        batch, which, when Weaviate dies mid-write, retries for about 17 minutes (WEAVIATE_BATCH_MAX_RETRIES)
+        before giving up; `insert_many` gives up after a few seconds (tests/hardening/test_faults.py)."""
+        objects = [get_data_object(node, text_key=DEFAULT_TEXT_KEY) for node in nodes]
+        for start in range(0, len(objects), WRITE_SLICE):
+            with translate_errors("writing chunks"):
+                result = self.collection.data.insert_many(objects[start:start + WRITE_SLICE])
+            if result.errors:
+                first = next(iter(result.errors.values()))
+                raise StoreUnavailable(f"Weaviate rejected {len(result.errors)} of {len(nodes)} chunks: "
+                                       f"{first.message}")
 
     def delete_doc(self, doc_id: str, keep_version: str | None = None) -> int:
         """Delete a document's chunks, except those of version `keep_version` if given."""
@@ -165,15 +172,23 @@ class ChunkStore:
                 out[obj.properties["text_sha"]] = list(vec)
         return out
 
+    def _fail_fast(self) -> None:
+        """One HTTP request, refused at once when the server is down. The client's gRPC reads retry for about
+        a minute before failing, and the bot runs them in asyncio's small thread pool: a few students'
+        /fuentes during an outage would hold every worker and stall the whole bot."""
+        self.client.collections.exists(self.name)
+
     def chunk_counts(self) -> dict[str, int]:
         """Number of chunks per file."""
         with translate_errors("counting chunks"):
+            self._fail_fast()
             res = self.collection.aggregate.over_all(group_by=wvc.aggregate.GroupByAggregate(prop="file",
                                                                                              limit=100_000))
         return {g.grouped_by.value: g.total_count for g in res.groups}
 
     def count(self) -> int:
         with translate_errors("counting chunks"):
+            self._fail_fast()
             return self.collection.aggregate.over_all(total_count=True).total_count or 0
 
     def checksum(self) -> str:
