@@ -31,6 +31,7 @@ def test_quick_defaults_explicit_options_win_and_unknown_sections_are_refused():
         make_plan(True, None, None, None, None, None, "answer")
 
 
+@pytest.mark.slow  # ~85 s on 2 shared cores; the pure pieces are tested in CI
 @pytest.mark.timeout(400)
 def test_quick_bench_measures_every_section_against_targets_and_baselines(weaviate_server, tmp_path, monkeypatch):
     for var in ("COURSEBOT_COLLECTION", "DATABASE_URL", "COURSEBOT_GENERATOR_MODEL"):

@@ -133,10 +133,13 @@ def crash_before_cleanup(kb: Knowledge, monkeypatch, target: str) -> None:
     monkeypatch.setattr(ChunkStore, "delete_doc", delete_doc)
 
 
+SLOW = pytest.mark.slow  # the full run (`make test-all`); CI keeps one kill per operation
+
+
 @pytest.mark.parametrize("run, crash", [
     ("ingest", crash_mid_file),
-    ("ingest", crash_in_request),
-    ("refresh", crash_in_request),
+    pytest.param("ingest", crash_in_request, marks=SLOW),
+    pytest.param("refresh", crash_in_request, marks=SLOW),
     ("refresh", crash_before_cleanup),
 ], ids=["ingest-mid-file", "ingest-in-request", "refresh-in-request", "refresh-before-cleanup"])
 def test_weaviate_killed_mid_write_fails_clearly_and_the_rerun_converges(managed, tmp_path, monkeypatch, run, crash):
@@ -402,7 +405,7 @@ def db_file(settings: Settings) -> Path:
     return Path(settings.resolved_database_url.removeprefix("sqlite:///"))
 
 
-HOLDS = [1.5, 6.0]
+HOLDS = [1.5, pytest.param(6.0, marks=pytest.mark.slow)]  # 6 s outlasts with_retry's own ~3 s of retries
 
 
 @pytest.mark.parametrize("hold", HOLDS)
