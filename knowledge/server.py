@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def is_ready(http_port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a server another process started may be its unreaped child)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return _pid_alive(pid)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -81,8 +90,10 @@ def _exit_on_sigterm() -> None:
 class WeaviateServer:
     """A weaviate-server child process whose data lives in `data_dir`.
 
-    `start()` reuses a server already running for the same data dir (recorded in server.json) and
-    then leaves it running on `stop()`; a server it started itself it stops.
+    `start()` reuses a server already running for the same data dir (recorded in server.json). Every user,
+    the starter included, registers in `server.users/`; `stop()` stops the server only when no other live
+    user remains — so a cron refresh that started the server does not pull it from under a bot that came
+    along meanwhile, and whoever leaves last stops it.
     """
 
     binary: Path
@@ -92,10 +103,32 @@ class WeaviateServer:
     pid: int | None = None
     owned: bool = False
     _proc: subprocess.Popen | None = None
+    _ticket: Path | None = None  # this object's file in server.users/
 
     @property
     def state_file(self) -> Path:
         return self.data_dir / "server.json"
+
+    @property
+    def users_dir(self) -> Path:
+        return self.data_dir / "server.users"
+
+    def _register(self) -> None:
+        self.users_dir.mkdir(exist_ok=True)
+        self._ticket = self.users_dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._ticket.touch()
+
+    def _other_users(self) -> list[Path]:
+        """Live users other than this object (files of dead processes are swept)."""
+        others = []
+        for ticket in self.users_dir.glob("*-*") if self.users_dir.is_dir() else []:
+            if ticket == self._ticket:
+                continue
+            if _pid_alive(int(ticket.name.split("-")[0])):
+                others.append(ticket)
+            else:
+                ticket.unlink(missing_ok=True)
+        return others
 
     @property
     def log_file(self) -> Path:
@@ -108,6 +141,7 @@ class WeaviateServer:
     def start(self, timeout: float = 90.0) -> WeaviateServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._reuse():
+            self._register()
             return self
         if not self.binary.is_file():
             raise StoreUnavailable(
@@ -152,6 +186,7 @@ class WeaviateServer:
                 raise StoreUnavailable(f"weaviate-server exited with code {self._proc.returncode}:\n"
                                        f"{self.log_tail()}")
             if is_ready(self.http_port):
+                self._register()
                 self.state_file.write_text(json.dumps(
                     {"pid": self.pid, "http_port": self.http_port, "grpc_port": self.grpc_port}))
                 log.info("weaviate-server ready on %s (pid %s)", self.url, self.pid)
@@ -173,8 +208,25 @@ class WeaviateServer:
         return False
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server if this object started it (SIGTERM, then SIGKILL)."""
-        if not self.owned or self._proc is None:
+        """Leave the server; stop it (SIGTERM, then SIGKILL) when no other live user remains."""
+        if self._ticket is None:
+            return
+        others = self._other_users()
+        self._ticket.unlink(missing_ok=True)
+        self._ticket = None
+        if others:
+            log.info("leaving weaviate-server (pid %s) running for %d other user(s)", self.pid, len(others))
+            self.owned = False
+            return
+        if not self.owned or self._proc is None:  # the last user of a server another process started
+            if self.pid and _running(self.pid):
+                os.kill(self.pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while _running(self.pid) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if _running(self.pid):
+                    os.kill(self.pid, signal.SIGKILL)
+            self.state_file.unlink(missing_ok=True)
             return
         if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)

@@ -80,3 +80,29 @@ def test_a_terminated_process_stops_the_server_it_started(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_server_started_by_a_short_job_stays_up_for_a_process_that_joined_it(tmp_path):
+    """cron's refresh starts the server, the bot joins it, the refresh ends: the bot keeps its Weaviate, and
+    the server stops when the bot, its last user, leaves."""
+    import signal
+    import subprocess
+    import sys
+
+    script = ("import sys, time\nfrom pathlib import Path\nfrom knowledge.server import WeaviateServer\n"
+              f"with WeaviateServer(Path({str(BINARY)!r}), Path({str(tmp_path)!r})) as s:\n"
+              "    print(s.pid, flush=True)\n    sys.stdin.readline()\n")
+    job = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(job.stdout.readline())
+        bot = WeaviateServer(BINARY, tmp_path).start()
+        assert not bot.owned and bot.pid == server_pid
+        job.stdin.write("\n")
+        job.stdin.flush()
+        assert job.wait(60) == 0  # the job left...
+        assert is_ready(bot.http_port)  # ...and the server is still there for the bot
+        bot.stop()  # the last user leaves: the server stops
+        assert not is_ready(bot.http_port) and not (tmp_path / "server.json").exists()
+    finally:
+        job.send_signal(signal.SIGTERM)
+        job.wait()
