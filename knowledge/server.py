@@ -113,8 +113,11 @@ class WeaviateServer:
     def users_dir(self) -> Path:
         return self.data_dir / "server.users"
 
-    def _register(self) -> None:
+    def _register(self, new_server: bool = False) -> None:
         self.users_dir.mkdir(exist_ok=True)
+        if new_server:  # tickets left from an earlier server that died are not users of this one
+            for stale in self.users_dir.glob("*-*"):
+                stale.unlink(missing_ok=True)
         self._ticket = self.users_dir / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._ticket.touch()
 
@@ -186,7 +189,7 @@ class WeaviateServer:
                 raise StoreUnavailable(f"weaviate-server exited with code {self._proc.returncode}:\n"
                                        f"{self.log_tail()}")
             if is_ready(self.http_port):
-                self._register()
+                self._register(new_server=True)
                 self.state_file.write_text(json.dumps(
                     {"pid": self.pid, "http_port": self.http_port, "grpc_port": self.grpc_port}))
                 log.info("weaviate-server ready on %s (pid %s)", self.url, self.pid)
@@ -244,6 +247,9 @@ class WeaviateServer:
             self._proc.kill()
             self._proc.wait(10)
         self.state_file.unlink(missing_ok=True)
+        if self._ticket is not None:
+            self._ticket.unlink(missing_ok=True)
+            self._ticket = None
         self.owned = False
 
     def log_tail(self, lines: int = 30) -> str:
