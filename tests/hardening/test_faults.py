@@ -133,11 +133,11 @@ def crash_before_cleanup(kb: Knowledge, monkeypatch, target: str) -> None:
     monkeypatch.setattr(ChunkStore, "delete_doc", delete_doc)
 
 
-SLOW = pytest.mark.slow  # the full run (`make test-all`); CI keeps one kill per operation
+SLOW = pytest.mark.slow  # the full run (`make test-all`); CI keeps the kill between write and cleanup
 
 
 @pytest.mark.parametrize("run, crash", [
-    ("ingest", crash_mid_file),
+    pytest.param("ingest", crash_mid_file, marks=SLOW),
     pytest.param("ingest", crash_in_request, marks=SLOW),
     pytest.param("refresh", crash_in_request, marks=SLOW),
     ("refresh", crash_before_cleanup),

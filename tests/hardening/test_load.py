@@ -238,9 +238,9 @@ def report_speed(run: LoadRun, kb: Knowledge, max_tokens: int) -> None:
 
 @pytest.mark.timeout(400)
 def test_a_class_at_once_small(course, monkeypatch):
-    """The CI variant: 8 students x 2 questions and one greedy student."""
+    """The CI variant: 5 students x 2 questions and one greedy student."""
     settings, kb = course
-    run = run_load(settings, kb, monkeypatch, students=8, questions=2, greedy=1, timeout=240)
+    run = run_load(settings, kb, monkeypatch, students=5, questions=2, greedy=1, timeout=240)
     assert_one_outcome_per_question(run)
     assert_fair(run)
     report_speed(run, kb, settings.max_answer_tokens)
