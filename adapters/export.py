@@ -62,29 +62,28 @@ def converter_dir(cache: Path = CACHE_DIR) -> Path:
     return target
 
 
-def convert(merged_dir: Path, outfile: Path, log_file: Path) -> Path:
-    """HF folder → f16 GGUF, in a subprocess (the converter imports its own gguf-py)."""
-    script = converter_dir() / "convert_hf_to_gguf.py"
-    cmd = [sys.executable, str(script), str(merged_dir), "--outfile", str(outfile), "--outtype", "f16"]
+def _run_converter(script: str, args: list[str], outfile: Path, log_file: Path, what: str) -> Path:
+    """One of the vendored converters, in a subprocess (it imports its own gguf-py), its output in log_file."""
+    cmd = [sys.executable, str(converter_dir() / script), *args]
     with log_file.open("w") as out:
         result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0 or not outfile.is_file():
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
-        raise ExportFailed(f"GGUF conversion failed (exit {result.returncode}); see {log_file}:\n{tail}")
+        raise ExportFailed(f"{what} failed (exit {result.returncode}); see {log_file}:\n{tail}")
     return outfile
+
+
+def convert(merged_dir: Path, outfile: Path, log_file: Path) -> Path:
+    """HF folder → f16 GGUF."""
+    return _run_converter("convert_hf_to_gguf.py", [str(merged_dir), "--outfile", str(outfile), "--outtype", "f16"],
+                          outfile, log_file, "GGUF conversion")
 
 
 def convert_lora(adapter_dir: Path, config_dir: Path, outfile: Path, log_file: Path) -> Path:
     """peft adapter → f16 GGUF LoRA; `config_dir` holds the base's config.json (the merged folder has it)."""
-    script = converter_dir() / "convert_lora_to_gguf.py"
-    cmd = [sys.executable, str(script), "--base", str(config_dir), "--outtype", "f16", "--outfile", str(outfile),
-           str(adapter_dir)]
-    with log_file.open("w") as out:
-        result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0 or not outfile.is_file():
-        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
-        raise ExportFailed(f"LoRA conversion failed (exit {result.returncode}); see {log_file}:\n{tail}")
-    return outfile
+    return _run_converter("convert_lora_to_gguf.py", ["--base", str(config_dir), "--outtype", "f16", "--outfile",
+                                                      str(outfile), str(adapter_dir)],
+                          outfile, log_file, "LoRA conversion")
 
 
 def quantize(src: Path, dst: Path, quantization: str, threads: int = 0) -> Path:

@@ -146,14 +146,20 @@ def test_gate_compares_the_systems_and_decides(done):
     assert not decide(done.result["evaluation"], {**templates, "quantized": templates["quantized"] + "\n"}, 1.0).passed
 
 
-def test_use_switches_the_generator_and_status_reads_the_manifest(done):
+def adapter_cli(settings) -> typer.Typer:
+    """`coursebot adapter …` on these settings."""
     app = typer.Typer()
 
     @app.callback()
     def main(ctx: typer.Context):
-        ctx.obj = done.settings
+        ctx.obj = settings
 
     register(app)
+    return app
+
+
+def test_use_switches_the_generator_and_status_reads_the_manifest(done):
+    app = adapter_cli(done.settings)
     runner = CliRunner()
     used = runner.invoke(app, ["adapter", "use", str(done.run.root)])
     assert used.exit_code == 0, used.output
@@ -181,13 +187,7 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
     out = generator.llama.create_chat_completion(messages=[{"role": "user", "content": "Hola"}], max_tokens=4)
     assert out["choices"][0]["message"]["content"] is not None and "adapter-F16.gguf" in generator.name
 
-    app = typer.Typer()
-
-    @app.callback()
-    def main(ctx: typer.Context):
-        ctx.obj = done.settings
-
-    register(app)
+    app = adapter_cli(done.settings)
     runner = CliRunner()
     used = runner.invoke(app, ["adapter", "use", str(done.run.root), "--runtime-lora"])
     assert used.exit_code == 0, used.output
