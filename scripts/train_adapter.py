@@ -24,10 +24,20 @@ import sys
 from pathlib import Path
 
 from adapters.base import prefer_passive_threads
-from adapters.config import Configs, RunPaths, parse_overrides
+from adapters.config import Configs, RunPaths, TrainConfig, parse_overrides, read_json
 from adapters.errors import ConfigError
+from knowledge.errors import KnowledgeError
 
 prefer_passive_threads()  # before torch or llama.cpp loads OpenMP: spinning threads starve a shared CPU
+
+
+def _one_boundary(kind, error, tb):  # a stage's own error says what to fix: print it, not a traceback
+    if isinstance(error, KnowledgeError):
+        sys.exit(f"error: {error}")
+    sys.__excepthook__(kind, error, tb)
+
+
+sys.excepthook = _one_boundary
 
 # -- config ----------------------------------------------------------------------------------------------
 run_dir = None  # run folder (default: DATA_DIR/adapters/default)
@@ -67,6 +77,9 @@ from knowledge.settings import load_settings  # noqa: E402
 settings = load_settings()
 run = RunPaths(Path(run_dir) if run_dir else settings.resolved_data_dir / "adapters" / "default")
 t = configs.train
+trained = run.adapter / "train_config.json"
+if "train" not in selected and trained.is_file():  # later stages follow the adapter, not today's --base
+    t = TrainConfig(**read_json(trained, "the adapter's training config")["config"])
 print(f"run folder   {run.root}")
 print(f"stages       {' → '.join(selected)}")
 print(f"base         {t.base} (LoRA r={t.lora_r}, alpha={t.lora_alpha}, targets={t.target_modules}, dtype={t.dtype})")
