@@ -133,7 +133,8 @@ if "gate" in selected:
     from adapters.report import side_by_side
 
     with Knowledge(settings) as kb:
-        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings)
+        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings,
+                      lambda what, done, total: print(f"gate         {what} ({total} items)", flush=True))
     print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10} {'base+LoRA':>10}")
     for name, metric, *values in side_by_side(result["evaluation"]):
         print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10} {values[3]:>10}")
