@@ -34,15 +34,17 @@ def locate(target: Path) -> Path:
     raise ArtifactMissing(f"no {MANIFEST} for {target}: export the model first (coursebot adapter export)")
 
 
-def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bool = False) -> dict:
+def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bool | None = None) -> dict:
     """Point the generator at an exported GGUF whose gate passed (or any, with force); with `runtime_lora`, at
-    the base GGUF plus the exported adapter GGUF instead."""
+    the base GGUF plus the exported adapter GGUF instead. None: the form the gate checked."""
     manifest_path = locate(target)
     manifest = read_json(manifest_path, "the export's manifest")
     gguf = Path(manifest["gguf"]["path"])
     if not gguf.is_file():
         raise ArtifactMissing(f"{gguf} is gone")
     gate = manifest.get("gate") or {}
+    if runtime_lora is None:
+        runtime_lora = gate.get("served") == "lora"
     if not gate.get("passed") and not force:
         why = "; ".join(gate.get("reasons", [])) or "the gate has not run"
         raise AdapterError(f"{gguf.name} did not pass the gate ({why}); use --force to serve it anyway")

@@ -74,10 +74,11 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     for row in side_by_side(result["evaluation"]):
         table.add_row(*row)
     out.print(table)
+    served = f"{result['served']} vs merged"
     if result["passed"]:
-        out.print("[green]gate passed[/]")
+        out.print(f"[green]gate passed[/] ({served}): `coursebot adapter use {run.root}` serves it")
     else:
-        out.print("[red]gate failed:[/] " + "; ".join(result["reasons"]))
+        out.print(f"[red]gate failed[/] ({served}): " + "; ".join(result["reasons"]))
     return result
 
 
@@ -153,9 +154,10 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
                     help="a tuned GGUF, its manifest.json, or a run folder")] = None,
                 base: Annotated[bool, typer.Option("--base", help="go back to the configured generator")] = False,
                 force: Annotated[bool, typer.Option(help="use it even if the gate did not pass")] = False,
-                runtime_lora: Annotated[bool, typer.Option(
-                    "--runtime-lora", help="serve the base GGUF with the adapter applied at load instead of the "
-                                           "merged, quantized GGUF")] = False) -> None:
+                runtime_lora: Annotated[bool | None, typer.Option(
+                    "--runtime-lora/--merged", help="serve the base GGUF with the adapter applied at load, or the "
+                                                    "merged, quantized GGUF (default: the form the gate checked)")]
+                = None) -> None:
     """Serve a tuned GGUF (writes DATA_DIR/active_model.json), or go back with --base."""
     from .active import activate, deactivate, serving_mismatches
 

@@ -76,7 +76,12 @@ class ExportConfig:
 
 @dataclass
 class GateConfig:
-    max_drop: float = 0.02  # largest drop of quantized vs merged on citation precision or abstention (0.02 = 2 pts)
+    max_drop: float = 0.02  # largest drop of the served form vs merged on citation precision or abstention (2 pts)
+    # the tuned form the gate checks and `coursebot adapter use` serves: quantized (the merged model re-quantized),
+    # lora (the base GGUF + the adapter applied at load), auto = lora when the base is a GGUF and the adapter was
+    # converted. Measured (README): re-quantizing a merged model whose base was already 4-bit loses much of what
+    # the adapter learned; runtime LoRA serves exactly the weights training saw.
+    serve: str = "auto"
     limit: int = 0  # only the first N items of each evaluation set (0 = all)
     eval_sets: str = "auto"  # "QA.jsonl:CORPUS_DIR,..."; auto = ../shared/eval/dev.jsonl on its corpus if present
     hf_dtype: str = "auto"  # dtype of the merged model under transformers: float32 | bfloat16 | auto
@@ -139,6 +144,8 @@ def check(configs: Configs) -> None:
 
     if e.quantization.upper() not in QUANTIZATIONS:
         raise ConfigError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
+    if configs.gate.serve not in ("auto", "quantized", "lora"):
+        raise ConfigError("serve must be auto, quantized or lora")
     e.quantization = e.quantization.upper()
 
 

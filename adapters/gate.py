@@ -8,8 +8,9 @@ The same answer metrics as `coursebot eval` (`run_pipeline` + `answer_metrics`),
   lora       the base GGUF with the adapter applied by llama.cpp at load (runtime LoRA), when exported
 on the held-out split of the dataset, and on ../shared/eval/dev.jsonl over its corpus when present.
 
-It fails when `quantized` is more than `max_drop` below `merged` on citation precision or abstention (what
-quantization may cost), or when a chat template is missing or differs from the training one.
+It fails when the form that would serve (`quantized`, or `lora` — see GateConfig.serve) is more than `max_drop`
+below `merged` on citation precision or abstention (what quantization may cost), or when a chat template is
+missing or differs from the training one.
 
 Reads   GGUF/manifest.json (and through it the dataset, adapter and merged folders)
 Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"
@@ -32,6 +33,7 @@ from knowledge.generation import GenerationQueue, LlamaGenerator
 from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict, read_json, sha256_text, write_json
 from .dataset import CONFIG as DATASET_CONFIG
 from .dataset import HELDOUT
+from .errors import AdapterError
 from .export import gguf_facts
 from .train import TEMPLATE
 
@@ -48,8 +50,17 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float) -> Verdict:
-    """Pure: templates all present and identical to training's; quantized within max_drop of merged."""
+def served_form(serve: str, manifest: dict) -> str:
+    """Which tuned form serves: `serve` as configured, auto = runtime LoRA when the export has one."""
+    has_lora = bool((manifest["adapter"].get("gguf") or {}).get("path")) and manifest["base"]["gguf"]
+    if serve == "lora" and not has_lora:
+        raise AdapterError("serve=lora needs a GGUF base and an adapter GGUF (export with runtime_lora=true)")
+    return serve if serve != "auto" else ("lora" if has_lora else "quantized")
+
+
+def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float,
+           served: str = "quantized") -> Verdict:
+    """Pure: templates all present and identical to training's; the served form within max_drop of merged."""
     reasons = []
     training = templates.get("training")
     for system, template in templates.items():
@@ -58,16 +69,16 @@ def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float) 
         elif training and template != training:
             reasons.append(f"chat template of {system} differs from the training one")
     for name, systems in evaluation.items():
-        merged, quantized = systems.get("merged"), systems.get("quantized")
-        if not merged or not quantized:
-            reasons.append(f"{name}: merged or quantized not evaluated")
+        merged, serving = systems.get("merged"), systems.get(served)
+        if not merged or not serving:
+            reasons.append(f"{name}: merged or {served} not evaluated")
             continue
         for metric in GATED:
-            m, q = merged.get(metric), quantized.get(metric)
+            m, q = merged.get(metric), serving.get(metric)
             if m is None or q is None:
                 continue  # e.g. no unanswerable item in this set
             if q < m - max_drop - 1e-9:
-                reasons.append(f"{name}: {metric} {q:.3f} quantized vs {m:.3f} merged "
+                reasons.append(f"{name}: {metric} {q:.3f} {served} vs {m:.3f} merged "
                                f"(drop {100 * (m - q):.1f} pts > {100 * max_drop:.1f})")
     return Verdict(not reasons, reasons)
 
@@ -142,6 +153,7 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
     from .hf_generator import TransformersGenerator
 
     manifest = read_json(manifest_path, "run the export stage first")
+    served = served_form(cfg.serve, manifest)
     dataset_dir = Path(manifest["data"]["path"])
     dataset = read_json(dataset_dir / DATASET_CONFIG, "the dataset folder named in the manifest")
     shape = answer_settings(settings, dataset["prompt"], cfg)
@@ -178,14 +190,16 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
         gc.collect()
 
     templates = templates_of(manifest)
-    verdict = decide(evaluation, templates, cfg.max_drop)
-    result = {"config": as_dict(cfg), "evaluation": evaluation, "passed": verdict.passed, "reasons": verdict.reasons,
+    verdict = decide(evaluation, templates, cfg.max_drop, served)
+    result = {"config": as_dict(cfg), "evaluation": evaluation, "served": served,
+              "passed": verdict.passed, "reasons": verdict.reasons,
               "templates_sha256": {k: sha256_text(v) if v else None for k, v in templates.items()},
               "items": {name: len(qa) for name, qa in items.items()},
               "index_changed": views["heldout"].store.checksum() != dataset["source"]["index_checksum"]}
     write_json(manifest_path.parent / GATE, result)
     manifest["evaluation"] = evaluation
-    manifest["gate"] = {"passed": verdict.passed, "reasons": verdict.reasons, "max_drop": cfg.max_drop}
+    manifest["gate"] = {"passed": verdict.passed, "reasons": verdict.reasons, "max_drop": cfg.max_drop,
+                        "served": served}
     write_json(manifest_path, manifest)
     return result
 

@@ -85,8 +85,8 @@ print(f"stages       {' → '.join(selected)}")
 print(f"base         {t.base} (LoRA r={t.lora_r}, alpha={t.lora_alpha}, targets={t.target_modules}, dtype={t.dtype})")
 print(f"per step     {t.batch_size} examples × {t.grad_accum} accumulation = {t.batch_size * t.grad_accum} examples, "
       f"≤ {t.max_seq_len} tokens each; " + (f"{t.max_steps} steps" if t.max_steps else f"{t.epochs} epochs"))
-print(f"export       {configs.export.quantization}; gate: quantized within {100 * configs.gate.max_drop:.0f} pts "
-      "of merged on citation precision and abstention")
+print(f"export       {configs.export.quantization}; gate: the served form (serve={configs.gate.serve}) within "
+      f"{100 * configs.gate.max_drop:.0f} pts of merged on citation precision and abstention")
 
 # -- 1. dataset: RAFT-style examples in the pipeline's own prompt format ----------------------------------
 if "dataset" in selected:
@@ -138,6 +138,7 @@ if "gate" in selected:
     print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10} {'base+LoRA':>10}")
     for name, metric, *values in side_by_side(result["evaluation"]):
         print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10} {values[3]:>10}")
-    print("\ngate passed" if result["passed"] else "\ngate FAILED: " + "; ".join(result["reasons"]))
+    verdict = "passed" if result["passed"] else "FAILED: " + "; ".join(result["reasons"])
+    print(f"\ngate ({result['served']} vs merged) {verdict}")
     if not result["passed"]:
         sys.exit(2)

@@ -1,6 +1,9 @@
 """The gate's decision (pure): parity of quantized vs merged, and the chat template."""
 
-from adapters.gate import balanced, decide
+import pytest
+
+from adapters.errors import AdapterError
+from adapters.gate import balanced, decide, served_form
 from knowledge.evaluation import QAItem
 
 T = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
@@ -47,3 +50,21 @@ def test_a_limited_set_keeps_both_kinds_of_item():
     items = [QAItem(f"a{i}", "q", True) for i in range(5)] + [QAItem(f"u{i}", "q", False) for i in range(2)]
     assert [i.id for i in balanced(items, 4)] == ["a0", "u0", "a1", "u1"]
     assert balanced(items, 0) == items
+
+
+def test_the_served_form_is_what_is_gated():
+    e = evaluation({"citation_precision": 0.7, "abstention": 0.6}, {"citation_precision": 0.4, "abstention": 0.8})
+    e["heldout"]["lora"] = {"citation_precision": 0.69, "abstention": 1.0}
+    assert not decide(e, TEMPLATES, 0.02).passed  # quantized lost 30 points
+    assert decide(e, TEMPLATES, 0.02, served="lora").passed
+    del e["heldout"]["lora"]
+    assert decide(e, TEMPLATES, 0.02, served="lora").reasons == ["heldout: merged or lora not evaluated"]
+
+
+def test_auto_serves_runtime_lora_only_when_there_is_an_adapter_gguf_over_a_gguf_base():
+    with_lora = {"adapter": {"gguf": {"path": "/x/adapter-F16.gguf"}}, "base": {"gguf": True}}
+    assert served_form("auto", with_lora) == "lora" and served_form("quantized", with_lora) == "quantized"
+    hub_base = {"adapter": {"gguf": None}, "base": {"gguf": False}}
+    assert served_form("auto", hub_base) == "quantized"
+    with pytest.raises(AdapterError, match="serve=lora needs"):
+        served_form("lora", hub_base)

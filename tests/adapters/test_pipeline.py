@@ -138,11 +138,15 @@ def test_gate_compares_the_systems_and_decides(done):
     assert set(heldout) == {"base", "merged", "quantized", "lora"}
     assert all(m["n"] == 2 and 0 <= m["citation_precision"] <= 1 for m in heldout.values())
     assert done.result["passed"] and json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["passed"]
+    # auto: with a GGUF base and an adapter GGUF, what serves (and is gated) is base + runtime LoRA
+    assert done.result["config"]["serve"] == "auto" and done.result["served"] == "lora"
+    assert json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["served"] == "lora"
     # the same measurements fail a gate that allows no drop at all (forced), and a changed template fails it
-    manifest = json.loads((done.run.gguf / MANIFEST).read_text())
-    forced = decide(done.result["evaluation"], templates_of(manifest), max_drop=-1.0)
+    templates = templates_of(json.loads((done.run.gguf / MANIFEST).read_text()))
+    forced = decide(done.result["evaluation"], templates, max_drop=-1.0)
     assert not forced.passed and "quantized vs" in forced.reasons[0]
-    templates = templates_of(manifest)
+    forced = decide(done.result["evaluation"], templates, max_drop=-1.0, served="lora")
+    assert not forced.passed and "lora vs" in forced.reasons[0]
     assert not decide(done.result["evaluation"], {**templates, "quantized": templates["quantized"] + "\n"}, 1.0).passed
 
 
@@ -161,10 +165,10 @@ def adapter_cli(settings) -> typer.Typer:
 def test_use_switches_the_generator_and_status_reads_the_manifest(done):
     app = adapter_cli(done.settings)
     runner = CliRunner()
-    used = runner.invoke(app, ["adapter", "use", str(done.run.root)])
+    used = runner.invoke(app, ["adapter", "use", str(done.run.root), "--merged"])
     assert used.exit_code == 0, used.output
     active = json.loads((done.settings.resolved_data_dir / "active_model.json").read_text())
-    assert active["generator_model"] == str(done.gguf)
+    assert active["generator_model"] == str(done.gguf) and "generator_lora" not in active
     status = runner.invoke(app, ["adapter", "status", "--json"])
     assert status.exit_code == 0, status.output
     assert json.loads(status.output)["manifest"]["gate"]["passed"]
@@ -189,7 +193,7 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
 
     app = adapter_cli(done.settings)
     runner = CliRunner()
-    used = runner.invoke(app, ["adapter", "use", str(done.run.root), "--runtime-lora"])
+    used = runner.invoke(app, ["adapter", "use", str(done.run.root)])  # the gate's served form: runtime LoRA
     assert used.exit_code == 0, used.output
     try:
         served = load_settings(data_dir=done.settings.data_dir, _env_file=None)
