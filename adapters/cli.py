@@ -172,6 +172,24 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
         err.print(f"[yellow]warning:[/] {problem}")
 
 
+@adapter_app.command("speed")
+def speed_command(ctx: typer.Context, run: RunOption = None,
+                  prompts: Annotated[int, typer.Option(help="validation prompts to time")] = 3,
+                  tokens: Annotated[int, typer.Option(help="tokens each form writes")] = 48) -> None:
+    """Prompt and generation speed of the base GGUF vs the merged, quantized GGUF vs base + runtime LoRA."""
+    from .export import MANIFEST
+    from .speed import speed
+
+    settings, _, paths = _prepare(ctx, run, [])
+    results = speed(paths.gguf / MANIFEST, prompts, tokens, settings.n_threads or 0, settings.n_ctx)
+    base = next((r for r in results if r.form == "base"), results[0])
+    table = Table("form", "load s", "prompt tok/s", "generated tok/s", "vs base (gen)", "prompt tokens")
+    for r in results:
+        table.add_row(r.form, f"{r.load_s}", f"{r.prompt_tps}", f"{r.gen_tps}", f"{r.gen_tps / base.gen_tps:.2f}×",
+                      str(r.prompt_tokens))
+    out.print(table)
+
+
 @adapter_app.command("status")
 def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The active tuned model and its manifest (provenance, gate, evaluation)."""

@@ -22,6 +22,7 @@ from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, PromptShape, make_data
 from adapters.export import MANIFEST, export, file_type_of, gguf_facts  # noqa: E402
 from adapters.gate import decide, gate, templates_of  # noqa: E402
 from adapters.merge import merge  # noqa: E402
+from adapters.speed import speed  # noqa: E402
 from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
 from knowledge.core import Knowledge  # noqa: E402
 from knowledge.evaluation import items_digest, load_items  # noqa: E402
@@ -201,3 +202,13 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
         assert served.generator_lora == lora["path"]
     finally:
         runner.invoke(app, ["adapter", "use", "--base"])
+
+
+def test_speed_times_every_servable_form_on_the_pipelines_prompts(done):
+    results = speed(done.run.gguf / MANIFEST, n_prompts=1, new_tokens=4, threads=2, n_ctx=1024)
+    assert [r.form for r in results] == ["base", "quantized", "lora"]
+    assert all(r.prompt_tps > 0 and r.gen_tps > 0 and r.prompt_tokens > 20 for r in results)
+    shown = CliRunner().invoke(adapter_cli(done.settings), ["adapter", "speed", "--run", str(done.run.root),
+                                                           "--prompts", "1", "--tokens", "2"])
+    assert shown.exit_code == 0, shown.output
+    assert "generated tok/s" in shown.output and "lora" in shown.output
