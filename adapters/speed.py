@@ -9,6 +9,7 @@ Prints  prompt tokens/s, generated tokens/s and load seconds per form, side by s
 from __future__ import annotations
 
 import gc
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ def measure(form: str, load: dict, prompts: list[list[dict]], new_tokens: int, t
     from llama_cpp import Llama
 
     start = time.perf_counter()
-    llm = Llama(n_ctx=n_ctx, n_threads=threads or None, verbose=False, **load)
+    llm = Llama(n_ctx=n_ctx, n_threads=threads or os.cpu_count() or 1, verbose=False, **load)  # as the bot does
     load_s = time.perf_counter() - start
     eos, n_vocab = llm.token_eos(), llm.n_vocab()
     prefill, decode, lengths = [], [], []
