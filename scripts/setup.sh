@@ -18,8 +18,11 @@ LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX
 WHEELS="$CACHE/wheels-x86-64-v3"
 WEAVIATE_VERSION="${WEAVIATE_VERSION:-v1.39.0}"
 UV_VERSION="0.13.9"
-# uv installs from its cache by hard links: a fresh virtualenv (torch's CUDA build is ~4 GB) in seconds, not minutes
+# uv installs from its unpacked cache: a fresh virtualenv (torch's CUDA build is ~4 GB) in well under a minute
 export UV_CACHE_DIR="${UV_CACHE_DIR:-$CACHE/uv}"
+# copies, not hard links: nltk (under LlamaIndex's sentence splitter) refuses to open a data file with more
+# than one link (its hardened open), so a hard-linked venv breaks chunking
+export UV_LINK_MODE="${UV_LINK_MODE:-copy}"
 export COURSEBOT_MODELS_DIR="${COURSEBOT_MODELS_DIR:-$CACHE/models}"
 mkdir -p "$WHEELS" "$CACHE/sdist" "$CACHE/bin" "$COURSEBOT_MODELS_DIR"
 

@@ -211,4 +211,5 @@ def test_speed_times_every_servable_form_on_the_pipelines_prompts(done):
     shown = CliRunner().invoke(adapter_cli(done.settings), ["adapter", "speed", "--run", str(done.run.root),
                                                            "--prompts", "1", "--tokens", "2"])
     assert shown.exit_code == 0, shown.output
-    assert "generated tok/s" in shown.output and "lora" in shown.output
+    rows = {line.split("│")[1].strip() for line in shown.output.splitlines() if line.count("│") > 2}
+    assert {"base", "quantized", "lora"} <= rows and "tok/s" in shown.output
