@@ -99,6 +99,12 @@ def quantize(src: Path, dst: Path, quantization: str, threads: int = 0) -> Path:
     return dst
 
 
+def runtime_lora(manifest: dict) -> str | None:
+    """The adapter GGUF llama.cpp can apply to the base GGUF at load, when the export has one (else None)."""
+    lora = manifest["adapter"].get("gguf") or {}
+    return lora.get("path") if manifest["base"]["gguf"] else None
+
+
 def gguf_facts(path: Path) -> dict:
     """What a GGUF says about itself: architecture, file type, chat template, tokenizer."""
     from gguf import GGUFReader

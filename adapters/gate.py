@@ -34,7 +34,7 @@ from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict, read_json, 
 from .dataset import CONFIG as DATASET_CONFIG
 from .dataset import HELDOUT
 from .errors import AdapterError
-from .export import gguf_facts
+from .export import gguf_facts, runtime_lora
 from .train import TEMPLATE
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Verdict:
 
 def served_form(serve: str, manifest: dict) -> str:
     """Which tuned form serves: `serve` as configured, auto = runtime LoRA when the export has one."""
-    has_lora = bool((manifest["adapter"].get("gguf") or {}).get("path")) and manifest["base"]["gguf"]
+    has_lora = runtime_lora(manifest) is not None
     if serve == "lora" and not has_lora:
         raise AdapterError("serve=lora needs a GGUF base and an adapter GGUF (export with runtime_lora=true)")
     return serve if serve != "auto" else ("lora" if has_lora else "quantized")
@@ -173,8 +173,7 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
     makers = {"base": lambda: LlamaGenerator(Path(manifest["base"]["location"]), n_ctx, threads),
               "merged": lambda: TransformersGenerator(Path(manifest["merged"]["path"]), cfg.hf_dtype, threads or 0),
               "quantized": lambda: LlamaGenerator(Path(manifest["gguf"]["path"]), n_ctx, threads)}
-    lora = (manifest["adapter"].get("gguf") or {}).get("path")
-    if lora and manifest["base"]["gguf"]:
+    if lora := runtime_lora(manifest):
         makers["lora"] = lambda: LlamaGenerator(Path(manifest["base"]["location"]), n_ctx, threads,
                                                 lora_path=Path(lora))
     if not manifest["base"]["gguf"]:

@@ -2,7 +2,7 @@
 GGUF, and the base GGUF with the runtime LoRA — same prompts, same threads, greedy, a fixed number of new
 tokens (end of text is masked so every form writes the same amount).
 
-Reads   GGUF/manifest.json and a few held-out prompts from the run's dataset (the pipeline's real prompts)
+Reads   GGUF/manifest.json and a few validation prompts from the run's dataset (the pipeline's real prompts)
 Prints  prompt tokens/s, generated tokens/s and load seconds per form, side by side
 """
 
@@ -17,6 +17,7 @@ from statistics import median
 
 from .config import read_json
 from .dataset import VAL, read_jsonl
+from .export import runtime_lora
 
 
 @dataclass
@@ -35,9 +36,8 @@ def forms(manifest: dict) -> dict[str, dict]:
     if base["gguf"]:
         out["base"] = {"model_path": base["location"]}
     out["quantized"] = {"model_path": manifest["gguf"]["path"]}
-    lora = manifest["adapter"].get("gguf")
-    if lora and base["gguf"]:
-        out["lora"] = {"model_path": base["location"], "lora_path": lora["path"]}
+    if lora := runtime_lora(manifest):
+        out["lora"] = {"model_path": base["location"], "lora_path": lora}
     return out
 
 
