@@ -2,9 +2,12 @@
 
 A chunk's text is read into blocks (headings, prose paragraphs, bullets, code). From them come:
 definitions ("X es …" → "¿Qué es X?"), labelled bullets ("Horario de atención: …" → "¿Cuál es el horario
-de atención?"), code arguments ("n_neighbors=5" → "¿Qué n_neighbors se usa en …?"), the key sentences under
-a heading, and sentences holding figures. Every answer is copied from the chunk, so it is true to the
+de atención?"), literal code arguments ("n_neighbors=5" → "¿Qué n_neighbors se usa en …?"), the key sentences
+under a heading, and sentences holding figures. Every answer is copied from the chunk, so it is true to the
 source; `evidence` is the part of the chunk that must still be shown to the model for the answer to stand.
+Questions are asked in the course's register and as students type them (documents named "la clase 8" or "el
+notebook de árboles"); what is not a sentence a student can be told (notebook output, code, markup, vague
+terms such as "el resultado de estas comparaciones") is not asked about.
 """
 
 from __future__ import annotations
@@ -97,13 +100,28 @@ _DEFINITION_QUESTIONS = {"es": "¿Qué es {t}?", "son": "¿Qué son {t}?", "se d
                          "sirve para": "¿Para qué sirve {t}?", "se usa para": "¿Para qué se usa {t}?"}
 _VAGUE = {"su", "sus", "este", "esta", "esto", "eso", "esa", "ese", "lo", "le", "ello", "otro", "otra", "cada",
           "todo", "toda", "nuestro", "nuestra", "mi", "tu", "aqui", "alli", "hoy", "que", "como"}
+_DEICTIC = {"este", "esta", "estos", "estas", "ese", "esa", "esos", "esas", "dicho", "dicha", "anterior",
+            "siguiente", "primera", "primer", "primero", "segunda", "segundo", "tercera", "tercero", "ultimo",
+            "ultima", "cual", "cuales", "que", "si", "recomendado", "recomendada", "resultado"}
+_TRAILING = _FUNCTION_WORDS | {"a", "o", "u", "e", "como", "cual", "sobre", "entre", "sin"}
 _KEYVALUE = re.compile(r"^(?P<label>[^:]{3,60}?):\s*(?P<value>\S.{1,300})$")
 _KWARG = re.compile(r"\b(?P<name>[a-z_][a-z0-9_]{2,})=(?P<value>[\w.'\"-]{1,30})(?=[,)\s])")
-_SKIP_KWARGS = {"self", "axis", "inplace", "figsize", "color", "label", "fontsize", "verbose"}
+_SKIP_KWARGS = {"self", "axis", "inplace", "figsize", "color", "label", "fontsize", "verbose", "alpha", "marker",
+                "loc", "share", "placeholder", "value", "minimum", "maximum", "step", "title", "name", "lines",
+                "scale", "bins", "edgecolor", "linestyle", "linewidth", "rotation", "ha", "va", "fmt", "cmap",
+                "annot", "palette", "hue", "kind", "s", "width", "height", "dpi", "interactive", "debug"}
+_LITERAL = re.compile(r"^(?:-?\d+(?:\.\d+)?(?:e-?\d+)?|True|False|None|'[^']{1,25}'|\"[^\"]{1,25}\")$")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _HEADING_QUESTIONS = ("¿Qué explican los materiales sobre «{h}»?", "Explícame «{h}».",
-                      "¿Qué dice {doc} en «{h}»?", "¿Qué se ve en el curso sobre «{h}»?")
-_FACT_QUESTIONS = ("¿Qué datos concretos da {doc} sobre «{h}»?", "¿Qué valores se mencionan en «{h}»?")
+                      "¿Qué dice {doc} en «{h}»?", "¿Qué se ve en el curso sobre «{h}»?",
+                      "me explicas {hl}?", "de qué trata lo de {hl} en {doc}?", "qué se dice de {hl}?")
+_FACT_QUESTIONS = ("¿Qué datos concretos da {doc} sobre «{h}»?", "¿Qué valores se mencionan en «{h}»?",
+                   "qué resultados salen en {doc} sobre {hl}?", "¿Qué cifras da {doc} sobre {hl}?")
+_CODE_QUESTIONS = ("¿Qué {name} se usa en {doc}?", "qué valor de {name} usan en {doc}?",
+                   "con qué {name} trabajan en {doc}?", "¿Cuánto vale {name} en {doc}?")
+_EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+_CLASS_TITLE = re.compile(r"^(?:script\s+)?clase\s*_?(?P<n>\d+)\s*(?P<topic>.*)$", re.IGNORECASE)
 
 
 def lower_first(phrase: str) -> str:
@@ -124,8 +142,39 @@ def article(noun_phrase: str) -> str:
     return "la" if word.endswith(("a", "ion", "dad", "tad", "tud", "umbre")) else "el"
 
 
-def doc_name(hit: Hit) -> str:
-    return f"«{hit.title}»" if hit.title else "el material"
+def doc_name(hit: Hit, rng: random.Random | None = None) -> str:
+    """The document as the materials title it, or (with `rng`, half the time) as a student says it:
+    'Script Clase 8 Árboles y Ensambles' → 'el notebook de árboles y ensambles' or 'la clase 8'."""
+    if not hit.title:
+        return "el material"
+    m = _CLASS_TITLE.match(hit.title.replace("_", " "))
+    if rng is None or not m or rng.random() < 0.5:
+        return f"«{hit.title}»"
+    kind = "el notebook" if hit.file.endswith(".ipynb") else "las diapositivas"
+    topic = lower_first(m.group("topic").strip())
+    return f"{kind} de {topic}" if topic and rng.random() < 0.6 else f"la clase {int(m.group('n'))}"
+
+
+def clean_heading(text: str) -> str:
+    """A heading without emoji or markdown marks: '🎯 **Entropía**' → 'Entropía'."""
+    return normalize(_EMOJI.sub("", text)).strip(" :#*-")
+
+
+def good_term(term: str) -> bool:
+    """A noun phrase worth asking about: 1–6 words, no deictic or question word, not ending in a small word."""
+    words = fold(term).split()
+    return (0 < len(words) <= 6 and not set(words) & _DEICTIC and words[-1] not in _TRAILING
+            and words[0] not in _VAGUE and not _NUMBER.search(term))
+
+
+def is_sentence(text: str) -> bool:
+    """Prose a student can be told: starts with a capital, has the small words of Spanish, no code or markup."""
+    t = text.strip()
+    if len(t.split()) < 6 or not t[:1].isupper() or any(m in t for m in ("](", "<", ">", "{", "}", "==", "()")):
+        return False
+    if t.count("(") != t.count(")") or t.count('"') % 2 or re.search(r"\w=\S|\w\.\w+\(", t):
+        return False
+    return sum(1 for w in fold(t).split() if w in _FUNCTION_WORDS) >= 2
 
 
 def key_facts(answer: str, question: str, n: int = 2) -> tuple[str, ...]:
@@ -151,7 +200,7 @@ def definitions(blocks: list[Block]) -> list[Candidate]:
             if not m or len(sentence) > 320:
                 continue
             term, verb = lower_first(m.group("term").strip()), m.group("verb").lower()
-            if fold(term).split(" ", 1)[0] in _VAGUE or _NUMBER.search(term):
+            if not good_term(term) or not is_sentence(sentence):
                 continue
             form = _DEFINITION_QUESTIONS[verb]
             if verb in ("es", "son") and _NUMBER.search(m.group("rest")[:40]):
@@ -169,7 +218,15 @@ def labelled_bullets(blocks: list[Block], hit: Hit) -> list[Candidate]:
         if not m:
             continue
         label, value = lower_first(m.group("label").strip()), m.group("value").strip().rstrip(".")
-        art = article(label)
+        evidence, value = value, _LINK.sub(r"\1", value)  # '[Camilo Vega](https://…)' is said 'Camilo Vega'
+        if not good_term(label) or len(value.split()) > 40 or any(c in value for c in "{}<>"):
+            continue
+        art = "" if label[:1].isupper() else article(label)  # a name ('Matplotlib') takes no article
+        if not art:
+            question = f"¿Qué es {label}?" if len(out) % 2 == 0 else f"¿Qué dice {doc_name(hit)} sobre {label}?"
+            facts = key_facts(value, question)
+            out.append(Candidate(question, (f"{label}: {value}.",), (evidence,), "keyvalue", facts))
+            continue
         verb = "son" if art in ("los", "las") else "es"
         if "%" in value and block.heading:  # a weight in a grading scheme: say what it is a share of
             vale = "valen" if verb == "son" else "vale"
@@ -181,19 +238,23 @@ def labelled_bullets(blocks: list[Block], hit: Hit) -> list[Candidate]:
         else:
             question = f"¿Qué dice {doc_name(hit)} sobre {art} {label}?"
             answer = f"{art.capitalize()} {label} {verb}: {value}."
-        out.append(Candidate(question, (answer,), (value,), "keyvalue", key_facts(value, question)))
+        if value[:1].isupper() and len(value.split()) > 6:  # the value is a sentence of its own
+            answer = f"Sobre {art} {label}: {value}."
+        out.append(Candidate(question, (answer,), (evidence,), "keyvalue", key_facts(value, question)))
     return out
 
 
-def code_arguments(blocks: list[Block], hit: Hit) -> list[Candidate]:
+def code_arguments(blocks: list[Block], hit: Hit, rng: random.Random) -> list[Candidate]:
+    """Literal keyword arguments (numbers, short strings, booleans) set once in the chunk: 'n_neighbors=5'."""
+    code = " ".join(b.text for b in blocks if b.kind == "code")
     out, seen = [], set()
     for block in (b for b in blocks if b.kind == "code"):
         for m in _KWARG.finditer(block.text):
             name, value = m.group("name"), m.group("value")
-            if name in _SKIP_KWARGS or name in seen:
+            if name in _SKIP_KWARGS or name in seen or not _LITERAL.match(value) or code.count(f"{name}=") > 1:
                 continue
             seen.add(name)
-            question = f"¿Qué {name} se usa en {doc_name(hit)}?"
+            question = rng.choice(_CODE_QUESTIONS).format(name=name, doc=doc_name(hit, rng))
             answer = f"En {doc_name(hit)} se usa {name}={value}."
             out.append(Candidate(question, (answer,), (f"{name}={value}",), "code", (value.strip("'\""),)))
     return out
@@ -206,14 +267,16 @@ def heading_summaries(blocks: list[Block], hit: Hit, rng: random.Random) -> list
         if block.kind != "heading" or i + 1 >= len(blocks) or blocks[i + 1].kind != "prose":
             continue
         sentences = [s for s in split_sentences(blocks[i + 1].text) if not s.endswith(":")]
-        keep = sentences[:1] + [s for s in sentences[1:2] if len(sentences[0]) + len(s) < 320]
-        if not keep or len(keep[0].split()) < 6:  # a title slide's subtitle is not an explanation
+        keep = sentences[:1] + [s for s in sentences[1:2] if len(sentences[0]) + len(s) < 320 and is_sentence(s)]
+        if not keep or not is_sentence(keep[0]):  # a title slide's subtitle is not an explanation
             continue
-        h = block.text.rstrip(":")
-        if h.startswith("¿") and h.endswith("?"):
+        h = clean_heading(block.text)
+        if h.startswith("¿") and h.endswith("?") and len(h.split()) >= 4:
             question = h
+        elif len(h.split()) < 2 or fold(h).split()[-1] in _TRAILING or h.endswith("?"):
+            continue  # 'Fundamentos de', '¿Vale la pena?': not something to ask about on its own
         else:
-            question = rng.choice(_HEADING_QUESTIONS).format(h=h, doc=doc_name(hit))
+            question = rng.choice(_HEADING_QUESTIONS).format(h=h, hl=lower_first(h), doc=doc_name(hit, rng))
         answer = tuple(_sentence(s) for s in keep)
         out.append(Candidate(question, answer, tuple(keep), "heading", key_facts(" ".join(keep), question)))
     return out
@@ -223,30 +286,35 @@ def figure_sentences(blocks: list[Block], hit: Hit, rng: random.Random) -> list[
     out = []
     for block in (b for b in blocks if b.kind == "prose"):
         for sentence in split_sentences(block.text):
-            if _NUMBER.search(sentence) and 30 <= len(sentence) <= 320:
-                h = block.heading or hit.section.split(" / ")[0] or hit.title
-                question = rng.choice(_FACT_QUESTIONS).format(h=h, doc=doc_name(hit))
+            if _NUMBER.search(sentence) and 30 <= len(sentence) <= 320 and is_sentence(sentence):
+                h = clean_heading(block.heading or hit.section.split(" / ")[0] or hit.title)
+                if not h:
+                    continue
+                question = rng.choice(_FACT_QUESTIONS).format(h=h, hl=lower_first(h), doc=doc_name(hit, rng))
                 out.append(Candidate(question, (_sentence(sentence),), (sentence,), "fact",
                                      key_facts(sentence, question)))
     return out
 
 
 def candidates(hit: Hit, rng: random.Random, limit: int) -> list[Candidate]:
-    """Up to `limit` questions for a chunk, the most specific kinds first, no question twice."""
+    """Up to `limit` questions for a chunk, one of each kind in turn (the most specific kinds first), no question
+    or evidence twice: a notebook cell full of arguments still yields its explanation, not three `x=` questions."""
     blocks = read_blocks(hit)
-    pools = [definitions(blocks), labelled_bullets(blocks, hit), code_arguments(blocks, hit),
+    pools = [definitions(blocks), labelled_bullets(blocks, hit), code_arguments(blocks, hit, rng),
              heading_summaries(blocks, hit, rng), figure_sentences(blocks, hit, rng)]
-    out, asked, used = [], set(), set()
     for pool in pools:
         rng.shuffle(pool)
-        for c in pool:
+    out, asked, used = [], set(), set()
+    while len(out) < limit and any(pools):
+        for pool in (p for p in pools if p):
+            c = pool.pop(0)
             key = fold(c.question)
-            if key in asked or c.evidence in used:
+            if key in asked or c.evidence in used or len(out) >= limit:
                 continue
             asked.add(key)
             used.add(c.evidence)
             out.append(c)
-    return out[:limit]
+    return out
 
 
 def informal(question: str, rng: random.Random) -> str:

@@ -14,7 +14,7 @@ KNN = ("## Entrenamiento del KNN\n\nUsamos k = 5 vecinos y la distancia euclidia
        "from sklearn.neighbors import KNeighborsClassifier\nknn = KNeighborsClassifier(n_neighbors=5)\n"
        "knn.fit(X_train, y_train)")
 GRADIENT = ("Descenso del gradiente\nEl descenso del gradiente ajusta los parámetros en la dirección opuesta al "
-            "gradiente de la pérdida. La tasa de aprendizaje controla el tamaño del paso.")
+            "gradiente de la pérdida. La tasa de aprendizaje es el tamaño del paso que se da en cada actualización.")
 
 
 def chunk(node_id: str, text: str, section: str, file: str = "Semana 01/Clase 1.pdf", page: int = 4) -> Hit:

@@ -106,7 +106,7 @@ def test_no_evaluation_question_enters_training(tmp_path):
     chunks = course()
     cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", offtopic=4)
     first = build(chunks, lexical_search(chunks), cfg, SHAPE)
-    asked = first["train"][0]["question"]
+    asked = next(e["question"] for e in first["train"] if e["type"] != "offtopic")
     eval_file = tmp_path / "dev.jsonl"
     eval_file.write_text(json.dumps({"id": "dev-1", "question": "  " + asked.upper() + " ", "answerable": True})
                          + "\n", encoding="utf-8")

@@ -2,7 +2,18 @@
 
 import random
 
-from adapters.questions import article, candidates, informal, key_facts, lower_first, read_blocks
+from adapters.questions import (
+    article,
+    candidates,
+    clean_heading,
+    doc_name,
+    good_term,
+    informal,
+    is_sentence,
+    key_facts,
+    lower_first,
+    read_blocks,
+)
 from tests.adapters.conftest import KNN, OVERFIT, SCHEDULE, chunk
 
 
@@ -46,3 +57,41 @@ def test_small_helpers():
     assert key_facts("Con k = 5 pliegues y validación estratificada.", "¿cuántos pliegues?")[0] == "5"
     q = informal("¿Qué es el sobreajuste?", random.Random(1))
     assert "¿" not in q and q[0].islower()
+
+
+def test_vague_terms_and_non_sentences_are_not_asked_about():
+    assert good_term("el descenso del gradiente") and good_term("KNN")
+    for term in ("el resultado de estas comparaciones", "usa información de Colombia si", "determines cuál",
+                 "la primera diferencia", "el recomendado", "fundamentos de"):
+        assert not good_term(term), term
+    assert is_sentence("La tasa de aprendizaje es el tamaño del paso que se da en cada actualización.")
+    for text in ("<Figure size 1500x500 with 2 Axes>", "plt.plot(pred[:time_steps], color=color, alpha=0.7,.",
+                 "1024 tokens) para predecir el siguiente.", "[![Open In Colab](https://colab.research.google.com)]",
+                 "with gr.Row(): with gr.Column(scale=1):."):
+        assert not is_sentence(text), text
+
+
+def test_code_questions_only_for_literal_arguments_set_once():
+    text = ("## Modelo\n\nmodel = XGBClassifier(max_depth=4, random_state=SEED, learning_rate=0.1)\n"
+            "slider = gr.Slider(minimum=1, maximum=50)\nother = gr.Slider(maximum=10)\n"
+            "model.fit(X, y, early_stopping_rounds=20)")
+    found = candidates(chunk("a", text, "Modelo", "Semana 03/Script Clase 8 Árboles.ipynb", 3), random.Random(0), 9)
+    asked = {c.evidence[0] for c in found if c.kind == "code"}
+    assert {"max_depth=4", "learning_rate=0.1", "early_stopping_rounds=20"} <= asked
+    assert not any("random_state" in e or "maximum" in e for e in asked)  # a variable; set twice
+
+
+def test_a_chunk_yields_one_question_of_each_kind_before_a_second_of_any():
+    text = ("## Entrenamiento\n\nEl árbol de decisión es un modelo que divide los datos con preguntas sucesivas.\n\n"
+            "clf = DecisionTreeClassifier(max_depth=3, min_samples_leaf=5, criterion='gini', splitter='best')")
+    found = candidates(chunk("a", text, "Entrenamiento", "t.ipynb", 1), random.Random(0), 2)
+    assert sorted(c.kind for c in found) == ["code", "definition"]  # not the first two arguments
+    assert len(candidates(chunk("a", text, "Entrenamiento", "t.ipynb", 1), random.Random(0), 9)) == 5
+
+
+def test_documents_are_also_named_as_students_name_them():
+    hit = chunk("a", KNN, "Entrenamiento del KNN", "Semana 03/Script Clase 8 Árboles y Ensambles.ipynb", 2)
+    names = {doc_name(hit, random.Random(seed)) for seed in range(40)}
+    assert names == {"«Script Clase 8 Árboles y Ensambles»", "el notebook de árboles y Ensambles", "la clase 8"}
+    assert doc_name(hit) == "«Script Clase 8 Árboles y Ensambles»"  # answers keep the title the sources show
+    assert clean_heading("🎯 **Entropía**:") == "Entropía"
