@@ -33,6 +33,7 @@ class DatasetConfig:
     offtopic: int = 24  # questions the course never covers (templates), answered with the refusal
     heldout_share: float = 0.15  # share of chunks kept out of training (validation loss and the gate)
     informal_share: float = 0.3  # share of questions rewritten as students type them (no ¿, accents, caps)
+    english_share: float = 0.08  # share of questions asked in English (answered from the Spanish sources)
     min_chunk_chars: int = 120  # shorter chunks give no questions
     admin_pairs: str = ""  # comma-separated JSONL files of hand-written pairs (the eval format)
     forbid_eval: str = str(SHARED_EVAL)  # comma-separated QA files whose questions must never be trained on
@@ -131,8 +132,10 @@ def parse_overrides(pairs: list[str], configs: Configs | None = None) -> Configs
 def check(configs: Configs) -> None:
     """Values that would only fail hours later fail now."""
     d, t, e, g = configs.dataset, configs.train, configs.export, configs.gate
-    if not 0 <= d.decline_share < 1 or not 0 < d.heldout_share < 1 or not 0 <= d.informal_share <= 1:
-        raise ConfigError("decline_share and informal_share must be in [0, 1), heldout_share in (0, 1)")
+    if (not 0 <= d.decline_share < 1 or not 0 < d.heldout_share < 1 or not 0 <= d.informal_share <= 1
+            or not 0 <= d.english_share <= 1):
+        raise ConfigError("decline_share must be in [0, 1), informal_share and english_share in [0, 1], "
+                          "heldout_share in (0, 1)")
     if min(t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum, t.max_seq_len, t.eval_interval,
            t.checkpoint_interval, t.keep_checkpoints) < 1:
         raise ConfigError("lora_r, lora_alpha, batch_size, grad_accum, max_seq_len and intervals must be >= 1")

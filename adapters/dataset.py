@@ -96,15 +96,19 @@ def record(question: str, kind: str, type_: str, shape: PromptShape, sources: li
             "gold": [gold_ref(gold)] if gold else [], "chunk": gold.node_id if gold else ""}
 
 
+ENGLISH_LEAD = "According to the course materials (in Spanish):"
+
+
 def answer_example(question: str, cand: Candidate, gold: Hit, hits: list[Hit], shape: PromptShape,
-                   position: int) -> dict | None:
-    """Gold among distractors at `position` (then first, if trimming cut the evidence); the answer cites it."""
+                   position: int, lead: str = "") -> dict | None:
+    """Gold among distractors at `position` (then first, if trimming cut the evidence); the answer cites it.
+    `lead` opens the answer (an English question is answered in English words around the Spanish quote)."""
     others = [h for h in hits if not same_chunk(h, gold) and not any(holds(h.text, e) for e in cand.evidence)]
     for p in dict.fromkeys((min(position, len(others)), 0)):
         sources = shape.sources(others[:p] + [gold] + others[p:], question)
         for s in sources:
             if same_chunk(s.hit, gold) and all(holds(s.text, e) for e in cand.evidence):
-                answer = " ".join(cite(sentence, s.n) for sentence in cand.sentences)
+                answer = " ".join([lead] * bool(lead) + [cite(sentence, s.n) for sentence in cand.sentences])
                 return record(question, "answer", cand.kind, shape, sources, answer, s.n, gold)
     return None
 
@@ -177,7 +181,11 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
             continue
         held = is_heldout(chunk.node_id, cfg.heldout_share, cfg.seed)
         for cand in candidates(chunk, rng, cfg.questions_per_chunk):
-            question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
+            english = bool(cand.question_en) and rng.random() < cfg.english_share
+            if english:
+                question = cand.question_en
+            else:
+                question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
             if guard.blocks(question) or guard.blocks(cand.question):
                 stats["dropped_eval_overlap"] += 1
                 continue
@@ -185,7 +193,8 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
             if rng.random() < cfg.decline_share:
                 add(decline_example(question, cand.kind, hits, shape, lacks_answer(cand, chunk)), held)
             else:
-                add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources)), held)
+                add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources),
+                                   ENGLISH_LEAD if english else ""), held)
             if held:
                 out["heldout"].append(heldout_item(question, cand, chunk, len(out["heldout"])))
 

@@ -25,8 +25,9 @@ class Candidate:
     question: str
     sentences: tuple[str, ...]  # the answer, one claim per sentence, without citation markers
     evidence: tuple[str, ...]  # chunk text the answer rests on (each must survive source trimming)
-    kind: str  # definition | keyvalue | code | heading | fact | admin | offtopic
+    kind: str  # definition | keyvalue | code | heading | fact | list | comparison | admin | offtopic
     facts: tuple[str, ...] = ()  # key facts a correct answer contains (the held-out set's must_include)
+    question_en: str = ""  # the same question as an English-speaking student asks it ("" = not asked in English)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,11 @@ _FACT_QUESTIONS = ("¿Qué datos concretos da {doc} sobre «{h}»?", "¿Qué val
                    "qué resultados salen en {doc} sobre {hl}?", "¿Qué cifras da {doc} sobre {hl}?")
 _CODE_QUESTIONS = ("¿Qué {name} se usa en {doc}?", "qué valor de {name} usan en {doc}?",
                    "con qué {name} trabajan en {doc}?", "¿Cuánto vale {name} en {doc}?")
+_DEFINITION_EN = ("What is {t}?", "what does {t} mean?", "Can you explain what {t} is?")
+_HEADING_EN = ("What do the course materials say about «{h}»?", "can you explain {hl}?",
+               "What does {doc} cover in «{h}»?")
+_FACT_EN = ("What figures does {doc} give about «{h}»?", "what numbers come up for {hl}?")
+_CODE_EN = ("Which {name} does {doc} use?", "what value of {name} is used in {doc}?")
 _EMOJI = re.compile(r"[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200d]+")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
 _CLASS_TITLE = re.compile(r"^(?:script\s+)?clase\s*_?(?P<n>\d+)\s*(?P<topic>.*)$", re.IGNORECASE)
@@ -206,8 +212,9 @@ def definitions(blocks: list[Block]) -> list[Candidate]:
             if verb in ("es", "son") and _NUMBER.search(m.group("rest")[:40]):
                 form = "¿Cuál es {t}?" if verb == "es" else "¿Cuáles son {t}?"  # a value, not a concept
             question = form.format(t=term)
+            english = "" if form.startswith("¿Cuál") else _DEFINITION_EN[len(out) % 3].format(t=term)
             out.append(Candidate(question, (_sentence(sentence),), (sentence,), "definition",
-                                 key_facts(m.group("rest"), question)))
+                                 key_facts(m.group("rest"), question), english))
     return out
 
 
@@ -256,7 +263,8 @@ def code_arguments(blocks: list[Block], hit: Hit, rng: random.Random) -> list[Ca
             seen.add(name)
             question = rng.choice(_CODE_QUESTIONS).format(name=name, doc=doc_name(hit, rng))
             answer = f"En {doc_name(hit)} se usa {name}={value}."
-            out.append(Candidate(question, (answer,), (f"{name}={value}",), "code", (value.strip("'\""),)))
+            english = rng.choice(_CODE_EN).format(name=name, doc=doc_name(hit))
+            out.append(Candidate(question, (answer,), (f"{name}={value}",), "code", (value.strip("'\""),), english))
     return out
 
 
@@ -278,7 +286,10 @@ def heading_summaries(blocks: list[Block], hit: Hit, rng: random.Random) -> list
         else:
             question = rng.choice(_HEADING_QUESTIONS).format(h=h, hl=lower_first(h), doc=doc_name(hit, rng))
         answer = tuple(_sentence(s) for s in keep)
-        out.append(Candidate(question, answer, tuple(keep), "heading", key_facts(" ".join(keep), question)))
+        english = "" if h.startswith("¿") else rng.choice(_HEADING_EN).format(h=h, hl=lower_first(h),
+                                                                               doc=doc_name(hit))
+        out.append(Candidate(question, answer, tuple(keep), "heading", key_facts(" ".join(keep), question),
+                             english))
     return out
 
 
@@ -291,8 +302,165 @@ def figure_sentences(blocks: list[Block], hit: Hit, rng: random.Random) -> list[
                 if not h:
                     continue
                 question = rng.choice(_FACT_QUESTIONS).format(h=h, hl=lower_first(h), doc=doc_name(hit, rng))
+                english = rng.choice(_FACT_EN).format(h=h, hl=lower_first(h), doc=doc_name(hit))
                 out.append(Candidate(question, (_sentence(sentence),), (sentence,), "fact",
-                                     key_facts(sentence, question)))
+                                     key_facts(sentence, question), english))
+    return out
+
+
+# -- lists on slides: "Ventajas:" and its items, per group ("Fine-Tuning", "RAG") ------------------------
+@dataclass(frozen=True)
+class ItemList:
+    group: str  # what the list is about ('Fine-Tuning'); "" when the slide names no group
+    label: str  # 'Ventajas', 'Ideal para'
+    items: tuple[str, ...]
+
+
+_LIST_LABEL = re.compile(r"^(?P<label>[^:]{3,50}):$")
+_INLINE_LABEL = re.compile(r"^[^:]{2,40}:\s+\S")  # 'Objetivo: Predecir un número' is a fact, not a list item
+_GROUP = re.compile(r"^[\w áéíóúñüÁÉÍÓÚÑÜ()+\-/&]+$")  # 'Fine-Tuning', 'Regresión Lasso (L1)'
+_NOT_LISTS = {"salida", "output", "parametros", "parameters", "retorna", "returns", "args", "raises", "ejemplo"}
+_VS = re.compile(r"^(?:[^:]*:\s*)?(?P<a>[^:]{2,40}?)\s+vs\.?\s+(?P<b>[^:]{2,40})$", re.IGNORECASE)
+_ADJECTIVES = {"ideal", "util", "utiles", "ideales", "adecuado", "adecuada", "recomendado", "recomendada", "bueno",
+               "mejor", "apropiado", "apropiada", "clave", "esencial", "necesario", "necesaria"}
+_LIST_QUESTIONS = ("¿Cuáles son {art} {label} de {g}?", "qué {label} tiene {g}?", "¿Qué {label} menciona {doc} de {g}?")
+_PURPOSE_QUESTIONS = ("¿Para qué {verb} {g}?", "para que {verb} {g} segun {doc}?")
+_COMPARE_QUESTIONS = ("¿Qué diferencia hay entre {a} y {b}?", "diferencia entre {a} y {b}",
+                      "¿Cuándo conviene usar {a} y cuándo {b}?", "{a} vs {b}, en qué se diferencian?",
+                      "¿En qué se diferencian {a} y {b} según {doc}?")
+_COMPARE_EN = ("What's the difference between {a} and {b}?", "When should I use {a} and when {b}?",
+               "{a} vs {b}: how do they compare?")
+
+
+def logical_lines(hit: Hit) -> list[str]:
+    """The chunk's lines without bullets or markup, PDF wraps undone (a line in lower case continues the last)."""
+    out: list[str] = []
+    in_output = False
+    for raw in hit.text.splitlines():
+        line = normalize(_BULLET.sub("", raw.lstrip("#")))
+        in_output = bool(line) and (in_output or bool(_SALIDA.match(raw.strip())))
+        if in_output or "\x1b" in line or "━" in line:
+            line = ""  # a notebook cell's printed output is not the course speaking
+        if out and out[-1] and line[:1].islower() and not _BULLET.match(raw) and out[-1][-1:] not in ".:;!?":
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
+
+
+def is_item(line: str) -> bool:
+    """A list item on a slide: a short phrase, not a label, not code, not cut mid-phrase."""
+    words = line.split()
+    return (0 < len(words) <= 16 and re.search(r"[A-Za-zÁÉÍÓÚáéíóúñ]{2}", line) is not None
+            and not line.endswith(":") and not any(c in line for c in "{}<>=¿") and "--" not in line
+            and not _INLINE_LABEL.match(line) and not re.search(r"\d\.\d{3,}", line) and not _EMOJI.search(line)
+            and fold(words[-1]) not in _TRAILING and not (_CODE.match(line) and not looks_like_prose(line)))
+
+
+def item_lists(hit: Hit) -> list[ItemList]:
+    """Labelled lists ('Ventajas:' then its items), each with the group named on the line above its label."""
+    lines, sections = logical_lines(hit), {normalize(s).lower() for s in hit.section.split(" / ") if s.strip()}
+    out, group, used, first, i = [], "", set(), "", 0
+    while i < len(lines):
+        m = _LIST_LABEL.match(lines[i])
+        if not m or len(lines[i].split()) > 6:
+            i += 1
+            continue
+        g = i - 1
+        while g >= 0 and _INLINE_LABEL.match(lines[g]):  # 'Regresión', 'Objetivo: …', 'Ejemplos:'
+            g -= 1
+        prev = lines[g] if g >= 0 else ""
+        if (g not in used and is_item(prev) and len(prev.split()) <= 4 and prev.lower() not in sections
+                and _GROUP.match(prev)):
+            group, first = prev, ""
+        label = clean_heading(m.group("label"))
+        first = first or fold(label)
+        items, j = [], i + 1
+        while j < len(lines) and is_item(lines[j]) and not names_a_group(lines, j, first, group):
+            items.append(lines[j])
+            used.add(j)
+            j += 1
+        if 2 <= len(items) <= 8 and label and fold(label) not in _NOT_LISTS:
+            out.append(ItemList(group, label, tuple(items)))
+        i = max(j, i + 1)
+    return out
+
+
+def names_a_group(lines: list[str], j: int, first: str, group: str) -> bool:
+    """Line j names the next group: a label follows it (past 'Objetivo: …' lines) that is the group's first
+    label again ('RAG' before a second 'Ventajas:'), or the line reads like the group's name ('Regresión Lasso
+    (L1)' after 'Regresión Ridge (L2)'); an item before the group's next label ('Desventajas:') is an item."""
+    k = j + 1
+    while k < len(lines) and _INLINE_LABEL.match(lines[k]):
+        k += 1
+    m = _LIST_LABEL.match(lines[k]) if k < len(lines) else None
+    if m is None or not _GROUP.match(lines[j]):
+        return False
+    return fold(clean_heading(m.group("label"))) == first or fold(lines[j]).split()[0] == fold(group + " x").split()[0]
+
+
+def noun_label(label: str) -> bool:
+    """'ventajas', 'casos de uso': a label that reads 'las ventajas de X'."""
+    return good_term(label) and len(label.split()) <= 3 and fold(label.split()[0]) not in _TRAILING | {"para"}
+
+
+def join_items(items: tuple[str, ...]) -> str:
+    """'a', 'b', 'c' → 'a, b y c' (';' when the items are phrases with commas of their own)."""
+    parts = [lower_first(i.rstrip(".;")) for i in items]
+    if any("," in p for p in parts):
+        return "; ".join(parts)
+    return ", ".join(parts[:-1]) + (" e " if fold(parts[-1])[:1] == "i" else " y ") + parts[-1]
+
+
+def list_sentence(lst: ItemList, heading: str) -> str:
+    label, items = lower_first(lst.label), join_items(lst.items)
+    if label.endswith(" para") and lst.group:
+        prefix = label[:-5]
+        verb = f"es {prefix}" if fold(prefix) in _ADJECTIVES else prefix
+        return f"{lst.group} {verb} para: {items}."
+    if lst.group and noun_label(label) and article(label) in ("los", "las"):
+        return f"{article(label).capitalize()} {label} de {lst.group} son: {items}."
+    if lst.group:
+        return f"Para {lst.group}, {label}: {items}."
+    return f"En «{heading}», {label}: {items}." if heading else f"{lst.label}: {items}."
+
+
+def list_question(lst: ItemList, heading: str, hit: Hit, rng: random.Random) -> str:
+    label, doc = lower_first(lst.label), doc_name(hit, rng)
+    if label.endswith(" para") and lst.group:
+        prefix = label[:-5]
+        verb = f"es {prefix}" if fold(prefix) in _ADJECTIVES else prefix
+        return rng.choice(_PURPOSE_QUESTIONS).format(verb=verb, g=lst.group, doc=doc)
+    if lst.group and noun_label(label) and article(label) in ("los", "las"):
+        return rng.choice(_LIST_QUESTIONS).format(art=article(label), label=label, g=lst.group, doc=doc)
+    if lst.group:
+        return f"¿Qué dice {doc} sobre {lst.group} ({label})?"
+    return rng.choice(_HEADING_QUESTIONS).format(h=f"{lst.label}» en «{heading}" if heading else lst.label,
+                                                 hl=f"{label} en {lower_first(heading)}" if heading else label,
+                                                 doc=doc)
+
+
+def slide_lists(hit: Hit, rng: random.Random) -> list[Candidate]:
+    """A question per labelled list, and a comparison when the slide sets two things side by side (two groups,
+    or a heading 'A vs B'): answers read the items back, one sentence per list."""
+    lists = item_lists(hit)
+    heading = clean_heading(hit.section.split(" / ")[-1] if hit.section else hit.title)
+    heading = "" if heading.endswith("?") else heading
+    out = []
+    for lst in (x for x in lists if fold(x.label) != fold(heading)):
+        question, sentence = list_question(lst, heading, hit, rng), list_sentence(lst, heading)
+        out.append(Candidate(question, (sentence,), lst.items, "list", key_facts(" ".join(lst.items), question)))
+    groups = list(dict.fromkeys(lst.group for lst in lists if lst.group))
+    vs = _VS.match(heading)
+    if len(groups) >= 2 or (vs and len(lists) >= 2):
+        a, b = groups[:2] if len(groups) >= 2 else (vs.group("a").strip(), vs.group("b").strip())
+        chosen = [lst for lst in lists if len(groups) < 2 or lst.group in (a, b)][:4]
+        fmt = {"a": a, "b": b, "doc": doc_name(hit, rng)}
+        question = rng.choice(_COMPARE_QUESTIONS).format(**fmt)
+        answer = tuple(list_sentence(lst, heading) for lst in chosen)
+        evidence = tuple(item for lst in chosen for item in lst.items)
+        out.append(Candidate(question, answer, evidence, "comparison", key_facts(" ".join(evidence), question, 3),
+                             rng.choice(_COMPARE_EN).format(**fmt)))
     return out
 
 
@@ -301,7 +469,7 @@ def candidates(hit: Hit, rng: random.Random, limit: int) -> list[Candidate]:
     or evidence twice: a notebook cell full of arguments still yields its explanation, not three `x=` questions."""
     blocks = read_blocks(hit)
     pools = [definitions(blocks), labelled_bullets(blocks, hit), code_arguments(blocks, hit, rng),
-             heading_summaries(blocks, hit, rng), figure_sentences(blocks, hit, rng)]
+             heading_summaries(blocks, hit, rng), figure_sentences(blocks, hit, rng), slide_lists(hit, rng)]
     for pool in pools:
         rng.shuffle(pool)
     out, asked, used = [], set(), set()

@@ -7,6 +7,7 @@ import pytest
 
 from adapters.config import DatasetConfig
 from adapters.dataset import (
+    ENGLISH_LEAD,
     EvalGuard,
     PromptShape,
     answer_example,
@@ -136,3 +137,18 @@ def test_hand_written_pairs_cite_the_chunk_their_gold_names(tmp_path):
     assert answered["messages"][-1]["content"] == f"Los miércoles de 15:00 a 17:00 en la oficina 3.12 [{n}]."
     assert f"[{n}] programa\n" in answered["messages"][1]["content"]
     assert by_question["¿Hay examen final oral?"]["messages"][-1]["content"] == DECLINE_SENTENCE
+
+
+def test_english_questions_are_answered_from_the_spanish_sources_with_citations():
+    chunks = course()
+    cfg = DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0, decline_share=0.0, english_share=1.0)
+    result = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    english = [e for e in result["train"] if e["question"].isascii() or e["question"].startswith(("What", "what"))]
+    assert english, [e["question"] for e in result["train"]]
+    for e in english:
+        answer = e["messages"][-1]["content"]
+        assert answer.startswith(ENGLISH_LEAD) and f"[{e['gold_source']}]" in answer
+        assert not model_declined(answer)
+    none = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0,
+                                                                decline_share=0.0, english_share=0.0), SHAPE)
+    assert not any(e["messages"][-1]["content"].startswith(ENGLISH_LEAD) for e in none["train"])

@@ -10,11 +10,13 @@ from adapters.questions import (
     good_term,
     informal,
     is_sentence,
+    item_lists,
     key_facts,
     lower_first,
     read_blocks,
+    slide_lists,
 )
-from tests.adapters.conftest import KNN, OVERFIT, SCHEDULE, chunk
+from tests.adapters.conftest import GRADIENT, KNN, OVERFIT, SCHEDULE, chunk
 
 
 def test_blocks_join_wrapped_pdf_lines_and_find_the_heading():
@@ -95,3 +97,50 @@ def test_documents_are_also_named_as_students_name_them():
     assert names == {"«Script Clase 8 Árboles y Ensambles»", "el notebook de árboles y Ensambles", "la clase 8"}
     assert doc_name(hit) == "«Script Clase 8 Árboles y Ensambles»"  # answers keep the title the sources show
     assert clean_heading("🎯 **Entropía**:") == "Entropía"
+
+
+# A slide as the PDF reader gives it: a group's name, its labels, items wrapped over lines.
+TREES_VS_KNN = ("Comparación: Árboles vs KNN\nÁrboles de decisión\nVentajas:\nSe interpretan con facilidad\n"
+                "No necesitan escalar\nlas variables\nDesventajas:\nSe sobreajustan sin poda\nSon inestables\n"
+                "KNN\nVentajas:\n"
+                "Sin fase de entrenamiento\nSe adapta a fronteras irregulares\nDesventajas:\n"
+                "Lento al predecir con muchos datos\nSensible a la escala")
+
+
+def test_slide_lists_keep_each_group_its_items_and_compare_the_groups():
+    hit = chunk("a", TREES_VS_KNN, "Comparación: Árboles vs KNN", "Semana 05/Clase 9.pdf", 12)
+    lists = item_lists(hit)
+    assert [(x.group, x.label) for x in lists] == [("Árboles de decisión", "Ventajas"),
+                                                   ("Árboles de decisión", "Desventajas"),
+                                                   ("KNN", "Ventajas"), ("KNN", "Desventajas")]
+    assert lists[0].items == ("Se interpretan con facilidad", "No necesitan escalar las variables")  # unwrapped
+    assert lists[1].items == ("Se sobreajustan sin poda", "Son inestables")  # not 'KNN', the next group
+    found = slide_lists(hit, random.Random(0))
+    compare = next(c for c in found if c.kind == "comparison")
+    assert "Árboles de decisión" in compare.question and "KNN" in compare.question and compare.question_en
+    assert compare.sentences[0] == ("Las ventajas de Árboles de decisión son: se interpretan con facilidad y no "
+                                    "necesitan escalar las variables.")
+    assert len(compare.sentences) == 4 and compare.sentences[3].startswith("Las desventajas de KNN son: lento")
+    flat = " ".join(TREES_VS_KNN.split())
+    assert all(e in flat for c in found for e in c.evidence)  # every item is the slide's own words
+
+
+def test_an_item_before_the_groups_next_label_stays_an_item():
+    text = ("Árboles de decisión\nVentajas:\nSe interpretan con facilidad\nNo necesitan escalar\n"
+            "Desventajas:\nSe sobreajustan sin poda\nSon inestables ante cambios pequeños")
+    lists = item_lists(chunk("a", text, "Árboles"))
+    assert [x.items[-1] for x in lists] == ["No necesitan escalar", "Son inestables ante cambios pequeños"]
+    assert {x.group for x in lists} == {"Árboles de decisión"}
+
+
+def test_notebook_output_code_and_inline_labels_are_not_list_items():
+    text = ("## Resultados\n\nParámetros:\n    y_true: array-like\n    probs: dict\n\n"
+            "Métricas:\nObjetivo: Predecir el default\nExactitud: 0.8123\n\n"
+            "# Salida\nClases:\nclase 0: 0.4768\nclase 1: 0.5550")
+    assert item_lists(chunk("a", text, "Resultados", "t.ipynb", 3)) == []
+
+
+def test_questions_also_come_in_english_for_kinds_that_read_well():
+    found = candidates(chunk("g", GRADIENT, "Descenso del gradiente"), random.Random(0), 5)
+    english = [c.question_en for c in found if c.question_en]
+    assert english and all(q.isascii() or "«" in q for q in english)
