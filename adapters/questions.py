@@ -396,7 +396,8 @@ def names_a_group(lines: list[str], j: int, first: str, group: str) -> bool:
     m = _LIST_LABEL.match(lines[k]) if k < len(lines) else None
     if m is None or not _GROUP.match(lines[j]):
         return False
-    return fold(clean_heading(m.group("label"))) == first or fold(lines[j]).split()[0] == fold(group + " x").split()[0]
+    same_kind = bool(group) and fold(lines[j]).split()[0] == fold(group).split()[0]
+    return fold(clean_heading(m.group("label"))) == first or same_kind
 
 
 def noun_label(label: str) -> bool:
@@ -412,12 +413,18 @@ def join_items(items: tuple[str, ...]) -> str:
     return ", ".join(parts[:-1]) + (" e " if fold(parts[-1])[:1] == "i" else " y ") + parts[-1]
 
 
+def purpose_verb(label: str) -> str:
+    """'ideal para' → 'es ideal', 'se usa para' → 'se usa' ('' for a label that is not 'X para')."""
+    if not label.endswith(" para"):
+        return ""
+    prefix = label[:-5]
+    return f"es {prefix}" if fold(prefix) in _ADJECTIVES else prefix
+
+
 def list_sentence(lst: ItemList, heading: str) -> str:
     label, items = lower_first(lst.label), join_items(lst.items)
-    if label.endswith(" para") and lst.group:
-        prefix = label[:-5]
-        verb = f"es {prefix}" if fold(prefix) in _ADJECTIVES else prefix
-        return f"{lst.group} {verb} para: {items}."
+    if purpose_verb(label) and lst.group:
+        return f"{lst.group} {purpose_verb(label)} para: {items}."
     if lst.group and noun_label(label) and article(label) in ("los", "las"):
         return f"{article(label).capitalize()} {label} de {lst.group} son: {items}."
     if lst.group:
@@ -427,10 +434,8 @@ def list_sentence(lst: ItemList, heading: str) -> str:
 
 def list_question(lst: ItemList, heading: str, hit: Hit, rng: random.Random) -> str:
     label, doc = lower_first(lst.label), doc_name(hit, rng)
-    if label.endswith(" para") and lst.group:
-        prefix = label[:-5]
-        verb = f"es {prefix}" if fold(prefix) in _ADJECTIVES else prefix
-        return rng.choice(_PURPOSE_QUESTIONS).format(verb=verb, g=lst.group, doc=doc)
+    if purpose_verb(label) and lst.group:
+        return rng.choice(_PURPOSE_QUESTIONS).format(verb=purpose_verb(label), g=lst.group, doc=doc)
     if lst.group and noun_label(label) and article(label) in ("los", "las"):
         return rng.choice(_LIST_QUESTIONS).format(art=article(label), label=label, g=lst.group, doc=doc)
     if lst.group:
