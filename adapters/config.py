@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from knowledge.ingest import sha256_file  # noqa: F401 - re-exported for the pipeline's stages
+# re-exported for the pipeline's stages; from filetypes, not ingest, so options are checked without LlamaIndex
+from knowledge.filetypes import sha256_file  # noqa: F401
 
 from .errors import ArtifactMissing, ConfigError
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from knowledge.core import Knowledge
 from knowledge.errors import KnowledgeError, UnsafePath
-from knowledge.filetypes import safe_join, sanitize_filename, sniff
-from knowledge.ingest import exclusive, sha256_file
+from knowledge.filetypes import safe_join, sanitize_filename, sha256_file, sniff
+from knowledge.ingest import exclusive
 from knowledge.refresh import RefreshOutcome, run_refresh
 from knowledge.registry import Source, get_source, list_sources
 from knowledge.settings import Settings

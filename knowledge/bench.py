@@ -21,8 +21,8 @@ from .bench_report import Figure, at_least, at_most, fmt, percentile
 from .chunking import CHUNKER_VERSION, describe, make_nodes
 from .core import Knowledge
 from .errors import KnowledgeError
-from .filetypes import sniff
-from .ingest import FILE_ERRORS, Indexer, course_files, sha256_file, version_key
+from .filetypes import sha256_file, sniff
+from .ingest import FILE_ERRORS, Indexer, course_files, version_key
 from .prompt import build_messages
 from .readers import Unit, read_units
 from .retrieval import SEARCHED_PROPERTIES, Retriever

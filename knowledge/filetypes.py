@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -18,6 +19,15 @@ EXTENSIONS = {
 ZIP_KINDS = {"docx": "word/document.xml", "pptx": "ppt/presentation.xml"}
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # an Office file that inflates beyond this is a zip bomb
 MAX_COMPRESSION_RATIO = 200
+
+
+def sha256_file(path: Path) -> str:
+    """A file's SHA-256, read in 1 MiB blocks: the version key of a source and the hash of every artifact."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def kind_for_name(name: str) -> str:

@@ -15,7 +15,6 @@ reuse their stored vectors.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import time
@@ -36,7 +35,7 @@ from .errors import (
     UnsafePath,
     UnsupportedFileType,
 )
-from .filetypes import EXTENSIONS, sniff
+from .filetypes import EXTENSIONS, sha256_file, sniff
 from .readers import read_units
 from .registry import Source, get_source, list_sources, utcnow, with_retry
 from .store import ChunkStore
@@ -80,14 +79,6 @@ class FileOutcome:
 def version_key(sha256: str, chunker: int) -> str:
     """What chunks record as their file version: the file's hash and the chunker that cut it."""
     return f"{sha256}:{chunker}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def course_files(root: Path) -> list[Path]:

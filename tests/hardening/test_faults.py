@@ -25,7 +25,7 @@ from bot.handlers.questions import INTERRUPTED
 from bot.models import Answer, Feedback, User
 from knowledge.core import Knowledge
 from knowledge.errors import StoreUnavailable
-from knowledge.ingest import sha256_file
+from knowledge.filetypes import sha256_file
 from knowledge.registry import get_source, list_sources
 from knowledge.server import WeaviateServer
 from knowledge.settings import CACHE_DIR, Settings
