@@ -108,7 +108,8 @@ def answer_example(question: str, cand: Candidate, gold: Hit, hits: list[Hit], s
         sources = shape.sources(others[:p] + [gold] + others[p:], question)
         for s in sources:
             if same_chunk(s.hit, gold) and all(holds(s.text, e) for e in cand.evidence):
-                answer = " ".join([lead] * bool(lead) + [cite(sentence, s.n) for sentence in cand.sentences])
+                cited = [cite(sentence, s.n) for sentence in cand.sentences]
+                answer = " ".join([lead, *cited] if lead else cited)
                 return record(question, "answer", cand.kind, shape, sources, answer, s.n, gold)
     return None
 
