@@ -324,6 +324,8 @@ _VS = re.compile(r"^(?:[^:]*:\s*)?(?P<a>[^:]{2,40}?)\s+vs\.?\s+(?P<b>[^:]{2,40})
 _ADJECTIVES = {"ideal", "util", "utiles", "ideales", "adecuado", "adecuada", "recomendado", "recomendada", "bueno",
                "mejor", "apropiado", "apropiada", "clave", "esencial", "necesario", "necesaria"}
 _LIST_QUESTIONS = ("¿Cuáles son {art} {label} de {g}?", "qué {label} tiene {g}?", "¿Qué {label} menciona {doc} de {g}?")
+_UNGROUPED_QUESTIONS = ("¿Qué dicen los materiales sobre «{label}» en «{h}»?", "¿Qué se ve sobre «{label}» en {doc}?",
+                        "qué dice {doc} de {ll} en {hl}?", "explícame {ll} en {hl}")
 _PURPOSE_QUESTIONS = ("¿Para qué {verb} {g}?", "para que {verb} {g} segun {doc}?")
 _COMPARE_QUESTIONS = ("¿Qué diferencia hay entre {a} y {b}?", "diferencia entre {a} y {b}",
                       "¿Cuándo conviene usar {a} y cuándo {b}?", "{a} vs {b}, en qué se diferencian?",
@@ -440,9 +442,10 @@ def list_question(lst: ItemList, heading: str, hit: Hit, rng: random.Random) -> 
         return rng.choice(_LIST_QUESTIONS).format(art=article(label), label=label, g=lst.group, doc=doc)
     if lst.group:
         return f"¿Qué dice {doc} sobre {lst.group} ({label})?"
-    return rng.choice(_HEADING_QUESTIONS).format(h=f"{lst.label}» en «{heading}" if heading else lst.label,
-                                                 hl=f"{label} en {lower_first(heading)}" if heading else label,
-                                                 doc=doc)
+    if not heading:
+        return f"¿Qué dicen los materiales sobre «{lst.label}»?"
+    return rng.choice(_UNGROUPED_QUESTIONS).format(label=lst.label, ll=label, h=heading, hl=lower_first(heading),
+                                                   doc=doc)
 
 
 def slide_lists(hit: Hit, rng: random.Random) -> list[Candidate]:
