@@ -1,6 +1,6 @@
 """`coursebot adapter …`: the LoRA pipeline's stages as commands, registered on the knowledge CLI through the
 `coursebot.commands` entry point. Every stage works in a run folder (default DATA_DIR/adapters/default):
-dataset/ → adapter/ → merged/ → gguf/ (GGUF + manifest.json). Options are `-s key=value` (`adapter options`
+dataset/ → [written/ →] adapter/ → merged/ → gguf/ (GGUF + manifest.json). Options are `-s key=value` (`adapter options`
 lists them); unknown ones are rejected before any work. torch is imported only by the stages that need it.
 """
 
@@ -90,13 +90,32 @@ def dataset_command(ctx: typer.Context, course: CourseOption = None, run: RunOpt
     _dataset(settings, configs, paths, course)
 
 
+def _write(settings, configs: Configs, run: RunPaths) -> dict:
+    from .writer import write_stage
+
+    summary = write_stage(run.dataset, run.written, configs.write, settings,
+                          lambda made, verdicts: err.print(f"[dim]written {made}: {dict(verdicts)}[/]"))
+    w = summary["written"]
+    out.print(f"written: {w['train_written']} of {w['train']} training examples by {configs.write.write_model} "
+              f"(verdicts {w['verdicts']['train']}) → {run.written}")
+    return summary
+
+
+@adapter_app.command("write")
+def write_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
+    """A stronger model writes the training answers (-s write_model=…); answers failing the checks are dropped."""
+    settings, configs, paths = _prepare(ctx, run, set_)
+    _write(settings, configs, paths)
+
+
 @adapter_app.command("train")
 def train_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
-    """Train a LoRA adapter on the run's dataset (resumes from its last checkpoint)."""
+    """Train a LoRA adapter on the run's dataset, or its written answers (resumes from its last checkpoint)."""
     from .train import train
+    from .writer import training_data
 
     settings, configs, paths = _prepare(ctx, run, set_)
-    report = train(paths.dataset, paths.adapter, configs.train, settings.models_dir)
+    report = train(training_data(paths.dataset, paths.written), paths.adapter, configs.train, settings.models_dir)
     out.print(f"adapter: {report['steps_done']} steps, {report['seconds_per_step']} s/step, val loss "
               f"{report['first_val_loss']} → {report['final_val_loss']} → {paths.adapter}")
 
@@ -133,16 +152,19 @@ def gate_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = No
 def run_command(ctx: typer.Context, course: CourseOption = None,
                 base: Annotated[str | None, typer.Option(help="base model (GGUF name/path or HF id)")] = None,
                 run: RunOption = None, set_: SetOption = None) -> None:
-    """All stages: dataset → train → merge → export → gate."""
+    """All stages: dataset → (write, when -s write_model=… is given) → train → merge → export → gate."""
     from .export import export
     from .merge import merge
     from .train import train
+    from .writer import training_data
 
     settings, configs, paths = _prepare(ctx, run, set_)
     if base:
         configs.train.base = base
     _dataset(settings, configs, paths, course)
-    train(paths.dataset, paths.adapter, configs.train, settings.models_dir)
+    if configs.write.write_model:
+        _write(settings, configs, paths)
+    train(training_data(paths.dataset, paths.written), paths.adapter, configs.train, settings.models_dir)
     merge(paths.adapter, paths.merged)
     export(paths.merged, paths.gguf, configs.export, settings.n_threads or 0)
     if not _gate(settings, configs, paths)["passed"]:

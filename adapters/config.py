@@ -43,6 +43,18 @@ class DatasetConfig:
 
 
 @dataclass
+class WriteConfig:
+    write_model: str = ""  # GGUF (name in MODELS_DIR or path) that writes the answers (adapters/writer.py)
+    write_limit: int = 0  # most training answers written (0 = all); declines before the last one pass through
+    write_minutes: float = 0.0  # time budget for the training answers (0 = no limit)
+    write_val: int = 16  # validation answers written (the loss curve then measures the written style)
+    write_min_keep: float = 0.5  # share of the template answer's content words a written answer must hold
+    write_keep_templates: bool = False  # keep the template answer when the written one is rejected
+    write_max_tokens: int = 200  # a written answer this long was cut off: rejected
+    write_temperature: float = 0.1  # the bot's own sampling temperature
+
+
+@dataclass
 class TrainConfig:
     base: str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"  # GGUF (name in MODELS_DIR or path) or an HF id/dir
     lora_r: int = 16
@@ -90,12 +102,14 @@ class GateConfig:
     max_answer_tokens: int = 0  # 0 = COURSEBOT_MAX_ANSWER_TOKENS
 
 
-STAGES = {"dataset": DatasetConfig, "train": TrainConfig, "export": ExportConfig, "gate": GateConfig}
+STAGES = {"dataset": DatasetConfig, "write": WriteConfig, "train": TrainConfig, "export": ExportConfig,
+          "gate": GateConfig}
 
 
 @dataclass
 class Configs:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    write: WriteConfig = field(default_factory=WriteConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     gate: GateConfig = field(default_factory=GateConfig)
@@ -137,6 +151,10 @@ def check(configs: Configs) -> None:
             or not 0 <= d.english_share <= 1):
         raise ConfigError("decline_share must be in [0, 1), informal_share and english_share in [0, 1], "
                           "heldout_share in (0, 1)")
+    w = configs.write
+    if not 0 <= w.write_min_keep <= 1 or min(w.write_limit, w.write_val, w.write_minutes) < 0 or w.write_max_tokens < 1:
+        raise ConfigError("write_min_keep must be in [0, 1], write_limit, write_val and write_minutes >= 0, "
+                          "write_max_tokens >= 1")
     if min(t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum, t.max_seq_len, t.eval_interval,
            t.checkpoint_interval, t.keep_checkpoints) < 1:
         raise ConfigError("lora_r, lora_alpha, batch_size, grad_accum, max_seq_len and intervals must be >= 1")
@@ -171,6 +189,10 @@ class RunPaths:
     @property
     def dataset(self) -> Path:
         return self.root / "dataset"
+
+    @property
+    def written(self) -> Path:
+        return self.root / "written"
 
     @property
     def adapter(self) -> Path:

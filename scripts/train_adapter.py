@@ -5,6 +5,7 @@
 
 Stages, each reading the previous one's folder and writing its resolved config beside its output:
   dataset  RUN/dataset/  train.jsonl, val.jsonl, heldout.jsonl, dataset_config.json
+  write    RUN/written/  the same, answers written by --write_model and checked (optional; train reads it)
   train    RUN/adapter/  adapter_model.safetensors, train_config.json, report.json, loss.png, checkpoints/
   merge    RUN/merged/   model.safetensors (f16), tokenizer, chat_template.jinja, merge_config.json
   export   RUN/gguf/     model-Q4_K_M.gguf, manifest.json, export_config.json
@@ -45,7 +46,7 @@ course = None  # course folder to learn (default: the course already indexed in 
 stages = "dataset,train,merge,export,gate"  # which stages to run, in this order
 configs = Configs()  # every stage option, with its meaning, in adapters/config.py
 
-ALL_STAGES = ("dataset", "train", "merge", "export", "gate")
+ALL_STAGES = ("dataset", "write", "train", "merge", "export", "gate")
 own, passed = {}, []
 for arg in sys.argv[1:]:  # reject anything unknown now, not after an hour of training
     key, _, value = arg.removeprefix("--").partition("=")
@@ -104,11 +105,23 @@ if "dataset" in selected:
           f"{counts['heldout']} held-out items; checked against {summary['leak_check']['eval_items']} evaluation "
           f"questions ({counts.get('dropped_eval_overlap', 0)} dropped)")
 
+# -- 1b. write: a stronger model answers the training prompts; answers failing the pipeline's checks are dropped --
+if "write" in selected:
+    from adapters.writer import write_stage
+
+    w = configs.write
+    summary = write_stage(run.dataset, run.written, w, settings,
+                          lambda made, verdicts: print(f"write        {made} written: {dict(verdicts)}", flush=True))
+    done = summary["written"]
+    print(f"write        {done['train_written']} of {done['train']} training examples written by {w.write_model} "
+          f"(verdicts {done['verdicts']['train']}), {done['val_written']} validation")
+
 # -- 2. train: LoRA on CPU, loss on the answer only, resumable ------------------------------------------------
 if "train" in selected:
     from adapters.train import train
+    from adapters.writer import training_data
 
-    report = train(run.dataset, run.adapter, configs.train, settings.models_dir)
+    report = train(training_data(run.dataset, run.written), run.adapter, configs.train, settings.models_dir)
     print(f"train        {report['steps_done']} steps at {report['seconds_per_step']} s/step; "
           f"val loss {report['first_val_loss']} → {report['final_val_loss']}; peak RSS {report['peak_rss_gib']} GiB")
 

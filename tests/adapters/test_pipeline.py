@@ -24,6 +24,7 @@ from adapters.gate import decide, gate, templates_of  # noqa: E402
 from adapters.merge import merge  # noqa: E402
 from adapters.speed import speed  # noqa: E402
 from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
+from adapters.writer import ANSWERS, llama_writer, training_data, write_answers  # noqa: E402
 from knowledge.core import Knowledge  # noqa: E402
 from knowledge.evaluation import items_digest, load_items  # noqa: E402
 from knowledge.generation import LlamaGenerator  # noqa: E402
@@ -33,7 +34,9 @@ from tests.conftest import MODELS_DIR, SHARED, TINY_MODEL  # noqa: E402
 
 OPTIONS = [f"base={TINY_MODEL}", "max_steps=1", "batch_size=1", "grad_accum=2", "lora_r=4", "lora_alpha=8",
            "threads=2", "eval_interval=10", "checkpoint_interval=1", "keep_checkpoints=1", "val_max_examples=1",
-           "heldout_share=0.3", "offtopic=8", "limit=2", "eval_sets=", "max_drop=1.0", "quantization=Q4_K_M"]
+           "heldout_share=0.3", "offtopic=8", "limit=2", "eval_sets=", "max_drop=1.0", "quantization=Q4_K_M",
+           f"write_model={TINY_MODEL}", "write_limit=3", "write_val=1", "write_max_tokens=24",
+           "write_keep_templates=true"]
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +61,18 @@ def done(tmp_path_factory, weaviate_server, sample_course):
     with Knowledge(settings) as kb:
         shape = PromptShape.from_settings(settings)
         summary = timed("dataset", lambda: make_dataset(kb, configs.dataset, shape, run.dataset, sample_course))
-        first = timed("train 1 step", lambda: train(run.dataset, run.adapter, configs.train, MODELS_DIR, False))
+        writer = llama_writer(LlamaGenerator(TINY_MODEL, 1024, 2), configs.write.write_max_tokens, 0.1)
+        written = timed("write", lambda: write_answers(run.dataset, run.written, configs.write, writer))
+        data = training_data(run.dataset, run.written)
+        first = timed("train 1 step", lambda: train(data, run.adapter, configs.train, MODELS_DIR, False))
         configs.train.max_steps, configs.train.gradient_checkpointing = 2, True  # a resume may change memory use
-        report = timed("resume to 2", lambda: train(run.dataset, run.adapter, configs.train, MODELS_DIR, False))
+        report = timed("resume to 2", lambda: train(data, run.adapter, configs.train, MODELS_DIR, False))
         timed("merge", lambda: merge(run.adapter, run.merged))
         gguf = timed("export", lambda: export(run.merged, run.gguf, configs.export, 2))
         result = timed("gate", lambda: gate(kb, run.gguf / MANIFEST, configs.gate, settings))
         try:
-            yield SimpleNamespace(settings=settings, configs=configs, run=run, summary=summary, first=first,
+            yield SimpleNamespace(settings=settings, configs=configs, run=run, summary=summary, written=written,
+                                  first=first,
                                   report=report, gguf=gguf, result=result, seconds=seconds)
         finally:
             kb.store.drop()
@@ -90,6 +97,18 @@ def test_dataset_is_in_the_pipelines_format_and_keeps_eval_out(done):
         dev = items_digest(load_items(SHARED / "eval/dev.jsonl"))
         assert not items_digest(load_items(d / TRAIN)) & dev
         assert done.summary["leak_check"]["eval_items"] == len(dev)
+
+
+def test_the_writer_answered_with_llama_cpp_and_training_read_its_folder(done):
+    w, verdicts = done.run.written, done.written["written"]["verdicts"]
+    log = read_jsonl(w / ANSWERS)
+    assert len(log) == sum(verdicts["train"].values()) + sum(verdicts["val"].values()) <= 4
+    assert all(row["writer"] == str(TINY_MODEL) and (row["raw"] or row["cut"]) for row in log)
+    train_rows = read_jsonl(w / TRAIN)
+    answers = [r for r in train_rows if r["kind"] == "answer"]
+    assert len(answers) == sum(verdicts["train"].values())  # templates kept for the rejected ones
+    assert all(f"[{r['gold_source']}]" in r["messages"][-1]["content"] for r in answers)
+    assert json.loads((done.run.adapter / "train_config.json").read_text())["dataset"] == str(w.resolve())
 
 
 def test_training_is_resumed_reported_and_plotted(done):
