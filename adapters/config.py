@@ -49,6 +49,7 @@ class WriteConfig:
     write_minutes: float = 0.0  # time budget for the training answers (0 = no limit)
     write_val: int = 16  # validation answers written (the loss curve then measures the written style)
     write_min_keep: float = 0.5  # share of the template answer's content words a written answer must hold
+    write_trim: bool = True  # drop sentences no source supports (else the whole answer is rejected)
     write_keep_templates: bool = False  # keep the template answer when the written one is rejected
     write_max_tokens: int = 200  # a written answer this long was cut off: rejected
     write_temperature: float = 0.1  # the bot's own sampling temperature

@@ -7,7 +7,8 @@ prompt exactly as the bot would ask it, and an answer is kept only when
   - it is an answer (not a refusal, not cut off by the token limit, in the question's language),
   - it holds most of the template answer's content words (the facts the gold chunk gives),
   - every sentence rests on a source it cites, or on the gold when it cites nothing (the gold's number is
-    then added, as `knowledge.citations` would attribute it), and the gold is cited.
+    then added, as `knowledge.citations` would attribute it), and the gold is cited. With `write_trim`,
+    sentences resting on nothing (the writer's own knowledge, a wrong number) are dropped instead.
 
 Refusal examples pass through unchanged. Answers the writer got wrong are dropped (or kept as templates with
 `write_keep_templates`). Every raw answer and its verdict is appended to answers.jsonl as it is written, so an
@@ -49,8 +50,9 @@ def prompt_sources(example: dict) -> list[str]:
     return [m.group(2).strip() for m in _SOURCE.finditer(user)]
 
 
-def judge(raw: str, example: dict, min_keep: float) -> tuple[str | None, str]:
-    """(the answer to train on, or None; the verdict: 'kept', 'gold_added' or why it was rejected)."""
+def judge(raw: str, example: dict, min_keep: float, trim: bool = False) -> tuple[str | None, str]:
+    """(the answer to train on, or None; the verdict: 'kept', 'gold_added', 'trimmed' or why it was rejected).
+    With `trim`, sentences no source supports are dropped (the rest must still hold the facts)."""
     sources = prompt_sources(example)
     gold = example["gold_source"]
     text = without_source_lists(raw).strip()
@@ -64,7 +66,7 @@ def judge(raw: str, example: dict, min_keep: float) -> tuple[str | None, str]:
     if overlap(template, content_words(strip_markers(text))) < min_keep:
         return None, "misses_facts"
     words = [content_words(s) for s in sources]
-    out, added = [], False
+    out, added, dropped = [], False, 0
     for sentence in split_sentences(text):
         cited, bare = parse_markers(sentence, len(sources)), strip_markers(sentence)
         said = content_words(bare)
@@ -72,17 +74,20 @@ def judge(raw: str, example: dict, min_keep: float) -> tuple[str | None, str]:
             if bare.strip(" .,;:"):
                 out.append(bare)
             continue
-        if not cited:
-            if overlap(said, words[gold - 1]) < MIN_ATTRIBUTION or len(said & words[gold - 1]) < 2:
+        if not cited and overlap(said, words[gold - 1]) >= MIN_ATTRIBUTION and len(said & words[gold - 1]) >= 2:
+            sentence, added, cited = cite(bare, gold), True, [gold]
+        if not cited or overlap(said, set().union(*(words[n - 1] for n in cited))) < MIN_ATTRIBUTION:
+            if not trim:
                 return None, "unsupported_sentence"
-            sentence, added = cite(sentence, gold), True
-        elif overlap(said, set().union(*(words[n - 1] for n in cited))) < MIN_ATTRIBUTION:
-            return None, "unsupported_sentence"
+            dropped += 1
+            continue
         out.append(sentence)
     answer = " ".join(out)
+    if dropped and overlap(template, content_words(strip_markers(answer))) < min_keep:
+        return None, "misses_facts"
     if gold not in parse_markers(answer, len(sources)):
         return None, "gold_not_cited"
-    return answer, "gold_added" if added else "kept"
+    return answer, "trimmed" if dropped else "gold_added" if added else "kept"
 
 
 def with_answer(example: dict, answer: str) -> dict:
@@ -114,7 +119,8 @@ def rewrite(examples: list[dict], limit: int, write: Write, cfg: WriteConfig, ca
             raw, cut = write([m for m in example["messages"] if m["role"] != "assistant"])
             row = {"id": example["id"], "writer": cfg.write_model, "raw": raw, "cut": cut}
             log(row)
-        answer, verdict = (None, "cut_off") if row["cut"] else judge(row["raw"], example, cfg.write_min_keep)
+        answer, verdict = (None, "cut_off") if row["cut"] else judge(row["raw"], example, cfg.write_min_keep,
+                                                                               cfg.write_trim)
         stats[verdict] += 1
         if answer is not None:
             out.append(with_answer(example, answer))

@@ -119,3 +119,14 @@ def test_limit_stops_after_that_many_answers_and_a_stale_folder_is_refused(tmp_p
     with pytest.raises(ArtifactMissing, match="run the write stage again"):
         training_data(d, out)
     assert training_data(d, tmp_path / "none") == d
+
+
+def test_trimming_drops_what_no_source_supports_and_keeps_the_rest():
+    example = overfit_example(1)
+    raw = ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento y su error en datos nuevos es "
+           "alto [2]. Se evita siempre con redes convolucionales profundas y dropout.")
+    answer, verdict = judge(raw, example, 0.5, trim=True)
+    assert verdict == "trimmed" and answer == raw.split(" Se evita")[0]
+    miscited = ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento, con error de entrenamiento "
+                "muy bajo y error en datos nuevos alto [1].")
+    assert judge(miscited, example, 0.5, trim=True) == (None, "misses_facts")  # nothing supported is left
