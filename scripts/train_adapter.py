@@ -65,6 +65,8 @@ run_dir, course, stages = own.get("run", run_dir), own.get("course", course), ow
 selected = [s.strip() for s in stages.split(",") if s.strip()]
 if unknown := [s for s in selected if s not in ALL_STAGES]:
     sys.exit(f"unknown stage(s) {unknown}; choose from {', '.join(ALL_STAGES)}")
+if "write" in selected and not configs.write.write_model:
+    sys.exit("error: the write stage needs --write_model=MODEL.gguf (e.g. the 1.5B writing for a 0.5B run)")
 if course is not None and not Path(course).is_dir():
     sys.exit(f"--course={course}: not a folder")
 

@@ -42,8 +42,8 @@ def test_a_missing_artifact_is_one_clear_line_and_the_banner_follows_the_trained
 def test_the_write_stage_names_what_it_needs(tmp_path):
     missing = run(tmp_path, "--stages=write")
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert missing.stderr.strip().splitlines()[-1] == ("error: the write stage needs write_model=MODEL.gguf "
-                                                       "(e.g. the 1.5B writing for a 0.5B run)")
+    assert missing.stderr.strip() == ("error: the write stage needs --write_model=MODEL.gguf (e.g. the 1.5B "
+                                      "writing for a 0.5B run)")
     absent = run(tmp_path, "--stages=write", "--write_model=absent.gguf")
     assert absent.returncode == 1 and "base model absent.gguf: no such GGUF file" in absent.stderr
     assert not (tmp_path / "run" / "written").exists()
