@@ -53,6 +53,7 @@ def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bo
         raise AdapterError(f"{gguf} changed since export (sha256 differs from the manifest)")
     active = {"generator_model": str(gguf), "manifest": str(manifest_path), "sha256": sha,
               "course": manifest["course"], "prompt": manifest["prompt"],
+              "improves_on_base": gate.get("improves_on_base"),  # the gate's measure of the tuning's gain
               "activated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     if runtime_lora:
         lora, base = manifest["adapter"].get("gguf"), manifest["base"]

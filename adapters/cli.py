@@ -64,7 +64,7 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     from knowledge.core import Knowledge
 
     from .export import MANIFEST
-    from .gate import gate
+    from .gate import describe_gains, gate
     from .report import side_by_side
 
     with Knowledge(settings) as kb:
@@ -74,6 +74,7 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     for row in side_by_side(result["evaluation"]):
         table.add_row(*row)
     out.print(table)
+    out.print(describe_gains(result["gains"], result["served"]))
     served = f"{result['served']} vs merged"
     if result["passed"]:
         out.print(f"[green]gate passed[/] ({served}): `coursebot adapter use {run.root}` serves it")
@@ -190,6 +191,9 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
     active = activate(data_dir, path, force, runtime_lora)
     out.print(f"generator → {active['generator_model']}"
               + (f" + LoRA {active['generator_lora']}" if active.get("generator_lora") else ""))
+    if active["improves_on_base"] is False:
+        err.print("[yellow]warning:[/] the gate measured no gain over the base model on citation precision and "
+                  "abstention (see `coursebot adapter status`); `coursebot adapter use --base` goes back")
     for problem in serving_mismatches(active, ctx.obj):
         err.print(f"[yellow]warning:[/] {problem}")
 
@@ -216,6 +220,7 @@ def speed_command(ctx: typer.Context, run: RunOption = None,
 def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The active tuned model and its manifest (provenance, gate, evaluation)."""
     from .active import read_active
+    from .gate import describe_gains, gains
 
     active = read_active(ctx.obj.resolved_data_dir)
     info: dict = {"active": active}
@@ -234,6 +239,9 @@ def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--
     out.print(f"generator: {active['generator_model']} ({how}, active since {active['activated_at']})")
     out.print(f"base: {m['base']['spec']}; adapter r={m['adapter']['lora']['lora_r']}; trained "
               f"{m['training']['steps']} steps; gate: {'passed' if (m['gate'] or {}).get('passed') else 'NOT passed'}")
+    gate = m["gate"] or {}
+    if gate.get("served") and m.get("evaluation"):
+        out.print(describe_gains(gains(m["evaluation"], gate["served"]), gate["served"]))
 
 
 @adapter_app.command("options")

@@ -144,7 +144,7 @@ if "export" in selected:
 # -- 5. gate: base vs merged vs quantized on `coursebot eval`'s answer metrics ----------------------------
 if "gate" in selected:
     from adapters.export import MANIFEST
-    from adapters.gate import gate
+    from adapters.gate import describe_gains, gate
     from adapters.report import side_by_side
 
     with Knowledge(settings) as kb:
@@ -153,6 +153,7 @@ if "gate" in selected:
     print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10} {'base+LoRA':>10}")
     for name, metric, *values in side_by_side(result["evaluation"]):
         print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10} {values[3]:>10}")
+    print(f"\n{describe_gains(result['gains'], result['served'])}")
     verdict = "passed" if result["passed"] else "FAILED: " + "; ".join(result["reasons"])
     print(f"\ngate ({result['served']} vs merged) {verdict}")
     if not result["passed"]:

@@ -13,12 +13,13 @@ PROMPT = {"course": "Curso de ejemplo", "k": 4, "max_sources": 3, "max_chars_per
           "max_total_chars": 1500}
 
 
-def exported(tmp_path, passed: bool | None):
+def exported(tmp_path, passed: bool | None, improves: bool | None = None):
     gguf_dir = tmp_path / "run" / "gguf"
     gguf_dir.mkdir(parents=True)
     gguf = gguf_dir / "model-Q4_K_M.gguf"
     gguf.write_bytes(b"GGUF fake")
-    gate = None if passed is None else {"passed": passed, "reasons": [] if passed else ["heldout: drop"]}
+    gate = None if passed is None else {"passed": passed, "reasons": [] if passed else ["heldout: drop"],
+                                        "improves_on_base": improves}
     manifest = {"gguf": {"path": str(gguf), "sha256": sha256_file(gguf)}, "course": "Curso de ejemplo",
                 "prompt": PROMPT, "gate": gate}
     (gguf_dir / "manifest.json").write_text(json.dumps(manifest))
@@ -40,6 +41,12 @@ def test_a_model_that_failed_the_gate_needs_force(tmp_path):
     with pytest.raises(AdapterError, match="did not pass the gate"):
         activate(tmp_path / "data", gguf)
     assert activate(tmp_path / "data", gguf, force=True)["sha256"] == sha256_file(gguf)
+
+
+def test_the_gates_verdict_on_the_gain_over_the_base_travels_with_the_active_model(tmp_path):
+    exported(tmp_path, passed=True, improves=False)
+    assert activate(tmp_path / "data", tmp_path / "run")["improves_on_base"] is False
+    assert read_active(tmp_path / "data")["improves_on_base"] is False
 
 
 def test_a_changed_file_is_refused(tmp_path):

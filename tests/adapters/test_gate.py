@@ -3,7 +3,7 @@
 import pytest
 
 from adapters.errors import AdapterError
-from adapters.gate import balanced, decide, served_form
+from adapters.gate import balanced, decide, describe_gains, gains, served_form
 from knowledge.evaluation import QAItem
 
 T = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
@@ -68,3 +68,18 @@ def test_auto_serves_runtime_lora_only_when_there_is_an_adapter_gguf_over_a_gguf
     assert served_form("auto", hub_base) == "quantized"
     with pytest.raises(AdapterError, match="serve=lora needs"):
         served_form("lora", hub_base)
+
+
+def test_gains_are_the_served_form_minus_the_base_and_improve_only_when_nothing_got_worse():
+    e = evaluation({"citation_precision": 0.80, "abstention": 0.90}, {"citation_precision": 0.5, "abstention": 0.5})
+    better = gains(e, "merged")
+    assert better == {"vs_base": {"heldout": {"citation_precision": 0.7, "abstention": 0.4}}, "improves": True}
+    assert describe_gains(better, "merged") == ("merged vs base: heldout citation_precision +0.700, abstention "
+                                                "+0.400 — the tuning improves on the base")
+    worse = gains(e, "quantized")  # abstention equal, precision up: improves; then precision down: does not
+    assert worse["improves"] and worse["vs_base"]["heldout"]["abstention"] == 0.0
+    e["heldout"]["quantized"]["citation_precision"] = 0.05
+    assert not gains(e, "quantized")["improves"]
+    del e["heldout"]["base"]
+    assert gains(e, "merged") == {"vs_base": {}, "improves": False}
+    assert describe_gains(gains(e, "merged"), "merged") == "no base GGUF to compare the tuning with"

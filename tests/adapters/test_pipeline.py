@@ -158,6 +158,11 @@ def test_gate_compares_the_systems_and_decides(done):
     assert set(heldout) == {"base", "merged", "quantized", "lora"}
     assert all(m["n"] == 2 and 0 <= m["citation_precision"] <= 1 for m in heldout.values())
     assert done.result["passed"] and json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["passed"]
+    gained = done.result["gains"]["vs_base"]["heldout"]  # served minus base, recorded in the manifest too
+    assert gained["citation_precision"] == round(heldout["lora"]["citation_precision"]
+                                                 - heldout["base"]["citation_precision"], 3)
+    assert json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["improves_on_base"] == done.result["gains"][
+        "improves"]
     # auto: with a GGUF base and an adapter GGUF, what serves (and is gated) is base + runtime LoRA
     assert done.result["config"]["serve"] == "auto" and done.result["served"] == "lora"
     assert json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["served"] == "lora"
@@ -192,6 +197,10 @@ def test_use_switches_the_generator_and_status_reads_the_manifest(done):
     status = runner.invoke(app, ["adapter", "status", "--json"])
     assert status.exit_code == 0, status.output
     assert json.loads(status.output)["manifest"]["gate"]["passed"]
+    said = runner.invoke(app, ["adapter", "status"]).output  # for people: the gain over the base, measured
+    assert "lora vs base: heldout citation_precision " in said and "the tuning " in said
+    if not done.result["gains"]["improves"]:
+        assert "no gain over the base model" in used.output
     assert runner.invoke(app, ["adapter", "use", "--base"]).exit_code == 0
     assert not (done.settings.resolved_data_dir / "active_model.json").exists()
 
