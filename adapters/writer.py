@@ -99,8 +99,22 @@ def with_answer(example: dict, answer: str) -> dict:
 def load_cache(path: Path, writer: str) -> dict[str, dict]:
     if not path.is_file():
         return {}
-    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the half line a killed run left behind: that answer is written again
     return {r["id"]: r for r in rows if r.get("writer") == writer}
+
+
+def end_line(path: Path) -> None:
+    """After a killed run's half line, the next answer starts a line of its own."""
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb+") as f:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
 
 
 def rewrite(examples: list[dict], limit: int, write: Write, cfg: WriteConfig, cache: dict[str, dict],
@@ -140,6 +154,7 @@ def write_answers(dataset_dir: Path, out_dir: Path, cfg: WriteConfig, write: Wri
     deadline = time.monotonic() + cfg.write_minutes * 60 if cfg.write_minutes else float("inf")
     stats: dict[str, Counter] = {"train": Counter(), "val": Counter()}
     made = 0
+    end_line(out_dir / ANSWERS)
     with (out_dir / ANSWERS).open("a", encoding="utf-8") as log_file:
         def log(row: dict) -> None:
             nonlocal made

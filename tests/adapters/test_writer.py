@@ -101,10 +101,16 @@ def test_the_stage_keeps_refusals_drops_rejected_answers_and_resumes_from_its_lo
     assert summary["written"]["verdicts"]["train"] == {"kept": 1, "misses_facts": 1}
     assert (out / HELDOUT).is_file() and training_data(d, out) == out
 
-    # run again: nothing is asked twice; keeping templates brings the rejected answer back unchanged
+    # run again after a kill mid-line: nothing is asked twice; keeping templates brings the rejected answer back
+    with (out / ANSWERS).open("a", encoding="utf-8") as log:
+        log.write('{"id": "half a li')
     again = write_answers(d, out, WriteConfig(write_model="w.gguf", write_keep_templates=True), write)
-    assert len(asked) == 2 and len(read_jsonl(out / ANSWERS)) == 2
+    assert len(asked) == 2 and (out / ANSWERS).read_text().count('"writer": "w.gguf"') == 2
     assert read_jsonl(out / TRAIN)[2] == second and again["written"]["train_written"] == 1
+    write_answers(d, out, WriteConfig(write_model="other.gguf"), write)  # another writer: asked again
+    lines = (out / ANSWERS).read_text().splitlines()
+    assert len(asked) == 4 and len(lines) == 5 and lines[2] == '{"id": "half a li'
+    assert [json.loads(line)["writer"] for line in lines[3:]] == ["other.gguf", "other.gguf"]
 
 
 def test_limit_stops_after_that_many_answers_and_a_stale_folder_is_refused(tmp_path):
