@@ -11,8 +11,8 @@ prompt exactly as the bot would ask it, and an answer is kept only when
     sentences resting on nothing (the writer's own knowledge, a wrong number) are dropped instead.
 
 Refusal examples pass through unchanged. Answers the writer got wrong are dropped (or kept as templates with
-`write_keep_templates`). Every raw answer and its verdict is appended to answers.jsonl as it is written, so an
-interrupted run resumes where it stopped (rejection sampling: https://arxiv.org/abs/2308.01825).
+`write_keep_templates`). Every raw answer is appended to answers.jsonl as it is written, so an interrupted
+run resumes where it stopped and changed checks re-judge without asking again (rejection sampling: https://arxiv.org/abs/2308.01825).
 
 Reads   DATASET/  train.jsonl, val.jsonl, heldout.jsonl, dataset_config.json
 Writes  WRITTEN/  the same four files (train and val with written answers) and answers.jsonl
