@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from knowledge.abstention import model_declined
-from knowledge.citations import MARKER, MIN_ATTRIBUTION, parse_markers, strip_markers, without_source_lists
+from knowledge.citations import MIN_ATTRIBUTION, cited_numbers, parse_markers, strip_markers, without_source_lists
 from knowledge.text import content_words, detect_language, overlap, split_sentences
 
 from .config import WriteConfig, as_dict, read_json, sha256_file, write_json
@@ -60,7 +60,7 @@ def judge(raw: str, example: dict, min_keep: float, trim: bool = False) -> tuple
         return None, "declined"
     if detect_language(text) != detect_language(example["question"]):
         return None, "language"
-    if any(n < 1 or n > len(sources) for m in MARKER.finditer(text) for n in map(int, re.findall(r"\d+", m[1]))):
+    if any(n < 1 or n > len(sources) for n in cited_numbers(text)):
         return None, "cites_missing_source"
     template = content_words(strip_markers(example["messages"][-1]["content"]))
     if overlap(template, content_words(strip_markers(text))) < min_keep:

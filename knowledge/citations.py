@@ -55,11 +55,15 @@ class Attributed:
 def parse_markers(text: str, n_sources: int) -> list[int]:
     """Valid source numbers cited in text, in order, without repeats."""
     found: list[int] = []
-    for m in MARKER.finditer(text):
-        for n in _expand(m.group(1)):
-            if 1 <= n <= n_sources and n not in found:
-                found.append(n)
+    for n in cited_numbers(text):
+        if 1 <= n <= n_sources and n not in found:
+            found.append(n)
     return found
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Every number the markers in text name, in order, valid or not ([2-4] names 2, 3 and 4)."""
+    return [n for m in MARKER.finditer(text) for n in _expand(m.group(1))]
 
 
 def _expand(group: str) -> list[int]:

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from knowledge.citations import attribute, parse_markers, strip_markers
+from knowledge.citations import attribute, cited_numbers, parse_markers, strip_markers
 
 SOURCES = [
     "LoRA congela los pesos del modelo y entrena matrices de bajo rango A y B.",
@@ -27,6 +27,11 @@ SOURCES = [
 ])
 def test_parse_markers(text, expected):
     assert parse_markers(text, 3) == expected
+
+
+def test_cited_numbers_keeps_out_of_range_numbers_and_expands_ranges():
+    assert cited_numbers("Ver [2-4] y [99], luego [1, 0].") == [2, 3, 4, 99, 1, 0]
+    assert cited_numbers("Sin citas.") == []
 
 
 def test_markers_are_renumbered_by_first_citation():
