@@ -20,6 +20,7 @@ Writes  WRITTEN/  the same four files (train and val with written answers) and a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -96,7 +97,13 @@ def with_answer(example: dict, answer: str) -> dict:
 
 
 # -- the stage (I/O) --------------------------------------------------------------------------------------
+def prompt_key(messages: list[dict]) -> str:
+    """What an answer in the log was written for: the prompt's hash (a rebuilt dataset may reuse example ids)."""
+    return hashlib.sha256(json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def load_cache(path: Path, writer: str) -> dict[str, dict]:
+    """The log's answers by this writer, by prompt hash (rows from before prompts were hashed: by example id)."""
     if not path.is_file():
         return {}
     rows = []
@@ -105,7 +112,7 @@ def load_cache(path: Path, writer: str) -> dict[str, dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             continue  # the half line a killed run left behind: that answer is written again
-    return {r["id"]: r for r in rows if r.get("writer") == writer}
+    return {r.get("prompt") or r["id"]: r for r in rows if r.get("writer") == writer}
 
 
 def end_line(path: Path) -> None:
@@ -128,10 +135,12 @@ def rewrite(examples: list[dict], limit: int, write: Write, cfg: WriteConfig, ca
         if attempted >= limit or time.monotonic() > deadline:
             break
         attempted += 1
-        row = cache.get(example["id"])
-        if row is None:
-            raw, cut = write([m for m in example["messages"] if m["role"] != "assistant"])
-            row = {"id": example["id"], "writer": cfg.write_model, "raw": raw, "cut": cut}
+        messages = [m for m in example["messages"] if m["role"] != "assistant"]
+        key = prompt_key(messages)
+        row = cache.get(key) or cache.get(example["id"])
+        if row is None or row.get("prompt", key) != key:
+            raw, cut = write(messages)
+            row = {"id": example["id"], "prompt": key, "writer": cfg.write_model, "raw": raw, "cut": cut}
             log(row)
         answer, verdict = (None, "cut_off") if row["cut"] else judge(row["raw"], example, cfg.write_min_keep,
                                                                                cfg.write_trim)

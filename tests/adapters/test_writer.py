@@ -112,6 +112,12 @@ def test_the_stage_keeps_refusals_drops_rejected_answers_and_resumes_from_its_lo
     assert len(asked) == 4 and len(lines) == 5 and lines[2] == '{"id": "half a li'
     assert [json.loads(line)["writer"] for line in lines[3:]] == ["other.gguf", "other.gguf"]
 
+    # the dataset built again with a different prompt under the same ids: those answers are written anew
+    first["messages"][1]["content"] = first["messages"][1]["content"].replace("Pregunta: ", "Pregunta: a ver, ")
+    write_jsonl(d / TRAIN, [first, refusal, second])
+    write_answers(d, out, WriteConfig(write_model="w.gguf"), write)
+    assert len(asked) == 5 and asked[-1] == first["messages"][:-1]
+
 
 def test_limit_stops_after_that_many_answers_and_a_stale_folder_is_refused(tmp_path):
     d, first, refusal, _ = dataset_folder(tmp_path)
