@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,14 +78,26 @@ def dense_copy(base: BaseModel, cache: Path = CACHE_DIR) -> BaseModel:
         log.info("converting %s to a transformers folder (once): %s", base.spec, target)
         tokenizer, model = load_tokenizer(base), load_model(base, torch.float32)
         forget_gguf_origin(model)
-        tmp = target.with_name(target.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / ".complete").write_text(sha + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+
+        def save(folder: Path) -> None:
+            model.save_pretrained(folder, safe_serialization=True)
+            tokenizer.save_pretrained(folder)
+        publish(target, sha, save)
     return BaseModel(base.spec, str(target), False)
+
+
+def publish(target: Path, sha: str, save: Callable[[Path], None]) -> None:
+    """Save into a folder of this process's own and rename it into place once complete: a killed run leaves no
+    half-written copy that looks finished, and two processes converting at once do not clash."""
+    tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(tmp)
+    (tmp / ".complete").write_text(sha + "\n")
+    if (target / ".complete").is_file():  # another process finished first: its copy is the same
+        shutil.rmtree(tmp)
+        return
+    shutil.rmtree(target, ignore_errors=True)  # a copy a killed run left without its .complete
+    tmp.rename(target)
 
 
 def load_tokenizer(base: BaseModel):
