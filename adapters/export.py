@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,6 +31,8 @@ from .errors import ArtifactMissing, ExportFailed
 log = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("Q4_K_M", "Q5_K_M", "Q8_0", "F16")
+# a quantized file's size relative to the f16 GGUF, rounded up (measured: Qwen2.5 1.5B 0.31, 0.5B 0.39)
+SIZE_VS_F16 = {"Q4_K_M": 0.40, "Q5_K_M": 0.45, "Q8_0": 0.55, "F16": 0.0}
 MANIFEST, EXPORT_CONFIG = "manifest.json", "export_config.json"
 CONVERTER_PARTS = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
 
@@ -68,6 +71,7 @@ def _run_converter(script: str, args: list[str], outfile: Path, log_file: Path, 
     with log_file.open("w") as out:
         result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0 or not outfile.is_file():
+        outfile.unlink(missing_ok=True)  # a half-written GGUF must not look like a result
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
         raise ExportFailed(f"{what} failed (exit {result.returncode}); see {log_file}:\n{tail}")
     return outfile
@@ -95,6 +99,7 @@ def quantize(src: Path, dst: Path, quantization: str, threads: int = 0) -> Path:
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quantization}")
     params.nthread = threads
     if llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params)) != 0:
+        dst.unlink(missing_ok=True)
         raise ExportFailed(f"llama.cpp could not quantize {src.name} to {quantization}")
     return dst
 
@@ -128,6 +133,20 @@ def file_type_of(quantization: str) -> int:
 
 
 # -- the stage -----------------------------------------------------------------------------------------
+def space_needed(weights_bytes: int, dtype: str, quantization: str) -> int:
+    """Bytes the export writes at its peak: the f16 GGUF and the quantized file beside it, plus a little for
+    the runtime LoRA and metadata (the merged weights' size and dtype give the f16 GGUF's)."""
+    f16 = weights_bytes // 2 if dtype == "float32" else weights_bytes
+    return int(f16 * (1 + SIZE_VS_F16[quantization])) + 64 * 2**20
+
+
+def check_space(out_dir: Path, need: int) -> None:
+    free = shutil.disk_usage(out_dir).free
+    if free < need:
+        raise ExportFailed(f"not enough disk space in {out_dir}: {free / 2**30:.1f} GiB free, about "
+                           f"{need / 2**30:.1f} GiB needed for the f16 GGUF and its quantized copy")
+
+
 def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0) -> Path:
     """Convert and quantize; write the manifest beside the GGUF. Returns the GGUF's path."""
     from .merge import MERGE_CONFIG
@@ -135,6 +154,10 @@ def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0)
     merged = read_json(merged_dir / MERGE_CONFIG, "run the merge stage first")
     out_dir.mkdir(parents=True, exist_ok=True)
     f16 = out_dir / "model-F16.gguf"
+    weights = sum(f.stat().st_size for f in merged_dir.glob("*.safetensors"))
+    config = read_json(merged_dir / "config.json", "the merged model's config")
+    dtype = config.get("dtype") or config.get("torch_dtype") or "float16"
+    check_space(out_dir, space_needed(weights, dtype, cfg.quantization))
     convert(merged_dir, f16, out_dir / "convert.log")
     final = f16
     if cfg.quantization != "F16":
