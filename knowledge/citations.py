@@ -1,8 +1,9 @@
 """Citations decided by the pipeline, not only by the model (pure functions).
 
 The model's markers ([1], [1, 3], [1][2], 【2】, [fuente 2], [^1]…) are kept when they point to a
-source it was given; markers pointing elsewhere are dropped. A sentence without a valid marker is
-attributed to the retrieved source sharing most of its content words, if any shares enough. Each
+source it was given; markers pointing elsewhere are dropped. A sentence without a valid marker, or whose
+marker names a source that does not hold it (a guessed number), is attributed to the retrieved source
+sharing most of its content words, if any shares enough. Each
 sentence gets a support score (share of its content words found in the sources it rests on): low
 support is a hallucination signal used by `knowledge.abstention`. Sources are renumbered in order of
 first citation, and only sources that were retrieved can ever be cited: a "Fuentes:" list the model
@@ -109,14 +110,16 @@ def attribute(answer: str, source_texts: list[str]) -> Attributed:
         words = content_words(bare)
         if not bare:
             continue
-        if not cited and words:
-            scores = [overlap(words, sw) for sw in source_words]
-            best = max(range(len(scores)), key=scores.__getitem__) if scores else None
-            if best is not None and scores[best] >= MIN_ATTRIBUTION and len(words & source_words[best]) >= 2:
-                cited = [best + 1]
         if words:
             rest = set().union(*(source_words[n - 1] for n in cited)) if cited else set()
             s = overlap(words, rest)
+            best = best_source(words, source_words) if s < MIN_ATTRIBUTION else None
+            if best and (not cited or {w for w in words if w.isdigit()} <= source_words[best - 1]):
+                # uncited, or the number given does not hold the sentence (a model guessing [3] for what [1]
+                # says): credit the source that does, as a reader checking the sources would — when it also
+                # holds the sentence's figures (a name shared with a source does not vouch for invented hours)
+                cited = [best]
+                s = overlap(words, source_words[best - 1])
             support.append(s)
             unsupported += s < MIN_ATTRIBUTION
         for n in cited:
@@ -125,6 +128,15 @@ def attribute(answer: str, source_texts: list[str]) -> Attributed:
         out_sentences.append(_place_marks(bare, marks))
     citations = [Citation(display, source) for source, display in order.items()]
     return Attributed(" ".join(out_sentences).strip(), citations, support, unsupported)
+
+
+def best_source(words: set[str], source_words: list[set[str]]) -> int | None:
+    """The number of the source holding most of a sentence's content words, when it holds enough of them."""
+    scores = [overlap(words, sw) for sw in source_words]
+    if not scores:
+        return None
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return best + 1 if scores[best] >= MIN_ATTRIBUTION and len(words & source_words[best]) >= 2 else None
 
 
 def _place_marks(sentence: str, marks: str) -> str:

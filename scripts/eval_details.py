@@ -11,6 +11,12 @@ so abstention can be calibrated without generating again. Prints one row per thr
 also rebuilds each answerable question's prompt sources (retrieval + budget, no generation; the corpus must be
 indexed as `coursebot eval` left it) and says where each answer lost its key facts: not in the prompt
 (retrieval/budget), in the prompt but not in the answer (generator), or declined although in the prompt.
+
+    ... --rescore --corpus ../shared/corpus/ia-aplicada
+
+rebuilds every question's sources the same way and passes the recorded raw answer through the pipeline's
+current finishing step (`Answerer.finish`: attribution, abstention, the answer shown), then scores it: what a
+change to attribution or abstention would have done to the run, without generating again.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ parser.add_argument("--qa", type=Path, required=True, help="the QA set the run u
 parser.add_argument("--support", type=float, nargs="*", help="support thresholds to try (default: configured)")
 parser.add_argument("--similarity", type=float, default=Settings.model_fields["abstain_min_similarity"].default)
 parser.add_argument("--diagnose", action="store_true", help="where the key facts were lost (needs --corpus)")
-parser.add_argument("--corpus", type=Path, help="the corpus of the run (for --diagnose)")
+parser.add_argument("--rescore", action="store_true", help="re-finish the raw answers with the current code")
+parser.add_argument("--corpus", type=Path, help="the corpus of the run (for --diagnose and --rescore)")
 args = parser.parse_args()
 
 items = {i.id: i for i in load_items(args.qa)}
@@ -82,3 +89,32 @@ if args.diagnose:
             verdicts[verdict.split(" ")[0]] += 1
             print(f"{item.id:<9} {str(gold_in):>14} {in_prompt:>15.2f} {in_answer:>15.2f}  {verdict}")
     print("\n" + ", ".join(f"{k}: {v}" for k, v in verdicts.most_common()))
+
+# -- the recorded answers through today's finishing step -------------------------------------------------------
+if args.rescore:
+    import time
+    from types import SimpleNamespace
+
+    from knowledge.cli import eval_collection
+    from knowledge.core import Knowledge
+    from knowledge.settings import load_settings
+
+    settings = load_settings()
+    records, changed = [], 0
+    with Knowledge(settings) as kb:
+        answerer = kb.with_collection(eval_collection(args.corpus, settings)).answerer
+        for r in rows:
+            item = items[r["id"]]
+            retrieved = answerer.retrieve(item.question)
+            completion = SimpleNamespace(text=r["raw_answer"], ttft_ms=r["ttft_ms"], prompt_tokens=0, cached_tokens=0,
+                                         completion_tokens=0) if retrieved.sources else None
+            result = answerer.finish(item.question, retrieved, completion, time.perf_counter())
+            if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
+                changed += 1
+                print(f"{item.id:<9} {'declined' if r['abstained'] else 'answered':>8} -> "
+                      f"{'declined (' + result.reason + ')' if result.abstained else 'answered'}")
+            records.append(AnswerRecord(item, result.answer, result.abstained, result.citations, r["ttft_ms"],
+                                        r["total_ms"]))
+    m = answer_metrics(records)
+    print(f"\nre-finished with the current code ({changed} answers changed):")
+    print(" ".join(f"{k}={m[k]}" for k in keys))

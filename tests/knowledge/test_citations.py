@@ -48,6 +48,17 @@ def test_invalid_markers_are_dropped_and_sentence_attributed_by_overlap():
     assert "[7]" not in out.text and out.text.endswith("[1].")
 
 
+def test_a_wrong_number_is_corrected_to_the_source_that_holds_the_sentence():
+    a = attribute("El early stopping detiene el entrenamiento si no hay mejora en 20 rondas [3].", SOURCES)
+    assert a.text.endswith("[1].") and [c.source for c in a.citations] == [2] and a.unsupported == 0
+    kept = attribute("LoRA congela los pesos y entrena matrices de bajo rango; usa cinco pliegues [1][3].", SOURCES)
+    assert [c.source for c in kept.citations] == [1, 3]  # the cited sources together hold it: left as given
+    made_up = attribute("El curso usa TensorFlow 1.0 en servidores propios [2].", SOURCES)
+    assert [c.source for c in made_up.citations] == [2] and made_up.unsupported == 1  # nothing better: stays low
+    invented = attribute("El early stopping detiene el entrenamiento si no hay mejora en 50 rondas [3].", SOURCES)
+    assert [c.source for c in invented.citations] == [3] and invented.unsupported == 1  # [2] does not say 50
+
+
 def test_unmarked_sentence_attributed_to_supporting_source():
     out = attribute("La validación cruzada del curso usa cinco pliegues.", SOURCES)
     assert [c.source for c in out.citations] == [3]
