@@ -4,11 +4,15 @@ VENV ?= .venv
 setup:            ## everything a fresh machine needs (idempotent)
 	./scripts/setup.sh
 
+# Two workers, one test file each at a time (module fixtures stay per file; each worker runs its own
+# weaviate-server): the suite waits on servers, subprocesses and sockets about half the time.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
 test:             ## the test suite CI runs
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_WORKERS)
 
 test-all:         ## including slow tests
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(PYTEST_WORKERS)
 
 lint:
 	$(VENV)/bin/ruff check knowledge bot adapters scripts tests
