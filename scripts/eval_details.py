@@ -54,7 +54,7 @@ for t in thresholds:
         records.append(AnswerRecord(items[r["id"]], "" if d.abstain else r["raw_answer"], d.abstain,
                                     [] if d.abstain else r["attributed"], r["ttft_ms"], r["total_ms"]))
     m = answer_metrics(records)
-    print(f"{t:>8.2f} " + " ".join(f"{m[k]:>18}" for k in keys))
+    print(f"{t:>8.2f} " + " ".join(f"{m[k]!s:>18}" for k in keys))  # None: no item of that kind
 
 # -- where were the key facts lost? ---------------------------------------------------------------------------
 if args.diagnose:

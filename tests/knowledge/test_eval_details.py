@@ -1,0 +1,39 @@
+"""scripts/eval_details.py: re-scoring a recorded `coursebot eval --details` run reproduces it without generating."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from knowledge.cli import eval_collection
+from knowledge.core import Knowledge
+from tests.conftest import REPO, TINY_MODEL
+
+COURSEBOT = str(Path(sys.executable).parent / "coursebot")
+KEYS = ("citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention")
+
+
+def test_rescore_reproduces_a_recorded_run_with_the_same_code(settings, sample_course, tmp_path):
+    env = {**os.environ, "COURSEBOT_DATA_DIR": str(settings.data_dir), "WEAVIATE_URL": settings.weaviate_url,
+           "WEAVIATE_GRPC_PORT": str(settings.weaviate_grpc_port), "COURSEBOT_MODELS_DIR": str(settings.models_dir),
+           "COURSEBOT_MAX_ANSWER_TOKENS": "24"}
+    qa, details = sample_course / "preguntas.jsonl", tmp_path / "details.jsonl"
+    try:
+        ran = subprocess.run([COURSEBOT, "eval", str(qa), "--corpus", str(sample_course),
+                              "--generator", str(TINY_MODEL), "--no-baseline", "--limit", "4", "--details",
+                              str(details), "--json"],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        recorded = json.loads(ran.stdout)["answers"]["pipeline"]
+        assert len(details.read_text().splitlines()) == 4
+
+        again = subprocess.run([sys.executable, str(REPO / "scripts/eval_details.py"), str(details), "--qa", str(qa),
+                                "--rescore", "--corpus", str(sample_course)],
+                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "(0 answers changed)" in again.stdout
+        assert again.stdout.strip().splitlines()[-1] == " ".join(f"{k}={recorded[k]}" for k in KEYS)
+    finally:
+        with Knowledge(settings) as kb:
+            kb.with_collection(eval_collection(sample_course, settings)).store.drop()
