@@ -137,8 +137,8 @@ def rewrite(examples: list[dict], limit: int, write: Write, cfg: WriteConfig, ca
         attempted += 1
         messages = [m for m in example["messages"] if m["role"] != "assistant"]
         key = prompt_key(messages)
-        row = cache.get(key) or cache.get(example["id"])
-        if row is None or row.get("prompt", key) != key:
+        row = cache.get(key) or cache.get(example["id"])  # by id: only rows logged before prompts were hashed
+        if row is None:
             raw, cut = write(messages)
             row = {"id": example["id"], "prompt": key, "writer": cfg.write_model, "raw": raw, "cut": cut}
             log(row)
