@@ -70,6 +70,8 @@ class TrainConfig:
     max_minutes: float = 0.0  # training time budget: the step count shrinks to what fits (0 = no limit)
     learning_rate: float = 2e-4
     warmup_steps: int = 10
+    # loss weight of the source numbers in the answers' [n] markers (validation loss stays unweighted)
+    citation_weight: float = 1.0
     weight_decay: float = 0.0
     max_seq_len: int = 1024  # tokens; longer examples are dropped (cutting would lose sources or the answer)
     eval_interval: int = 25  # steps between validation losses

@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import resource
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from knowledge.citations import MARKER
 
 from .base import chat_template, dense_copy, load_model, load_tokenizer, lora_targets, resolve_base, resolve_dtype
 from .config import TrainConfig, as_dict, read_json, sha256_text, write_json
@@ -38,19 +41,39 @@ IGNORE = -100  # label of tokens that carry no loss
 class Encoded:
     ids: list[int]
     labels: list[int]  # IGNORE on the prompt, the token ids on the answer
+    weights: list[float] | None = None  # loss weight of each position (None = 1 everywhere)
 
 
-def encode(tokenizer, messages: list[dict]) -> Encoded:
-    """Prompt exactly as served (generation prompt included), then the answer and the end of turn."""
+def citation_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the source numbers inside the [n] markers of text."""
+    return [(m.start(1) + d.start(), m.start(1) + d.end())
+            for m in MARKER.finditer(text) for d in re.finditer(r"\d+", m.group(1))]
+
+
+def token_weights(offsets: list[tuple[int, int]], spans: list[tuple[int, int]], weight: float) -> list[float]:
+    """`weight` for each token that overlaps one of the spans, 1 for the others."""
+    return [weight if any(a < e and s < b for s, e in spans) else 1.0 for a, b in offsets]
+
+
+def encode(tokenizer, messages: list[dict], citation_weight: float = 1.0) -> Encoded:
+    """Prompt exactly as served (generation prompt included), then the answer and the end of turn.
+
+    With citation_weight != 1 the tokens of the source numbers in the answer's [n] markers weigh that much in
+    the loss: one token in forty decides which source is credited, and the rest of the answer drowns it out."""
     prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     if not full.startswith(prompt):
         raise AdapterError("the chat template renders the conversation differently once the answer is added")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    answer = tokenizer(full[len(prompt):], add_special_tokens=False, return_offsets_mapping=citation_weight != 1)
+    answer_ids = answer["input_ids"]
     if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id is not None:
         prompt_ids = [tokenizer.bos_token_id, *prompt_ids]  # llama.cpp adds it too (tokenizer.ggml.add_bos_token)
-    return Encoded(prompt_ids + answer_ids, [IGNORE] * len(prompt_ids) + answer_ids)
+    weights = None
+    if citation_weight != 1:
+        spans = citation_spans(full[len(prompt):])
+        weights = [1.0] * len(prompt_ids) + token_weights(answer["offset_mapping"], spans, citation_weight)
+    return Encoded(prompt_ids + answer_ids, [IGNORE] * len(prompt_ids) + answer_ids, weights)
 
 
 def collate(batch: list[Encoded], pad_id: int) -> dict:
@@ -65,12 +88,14 @@ def collate(batch: list[Encoded], pad_id: int) -> dict:
         "attention_mask": torch.tensor([[0] * p + [1] * len(e.ids) for p, e in zip(pad, batch, strict=True)]),
         "position_ids": torch.tensor([[0] * p + list(range(len(e.ids))) for p, e in zip(pad, batch, strict=True)]),
         "labels": torch.tensor([[IGNORE] * p + e.labels for p, e in zip(pad, batch, strict=True)]),
+        "weights": torch.tensor([[1.0] * p + (e.weights or [1.0] * len(e.ids))
+                                 for p, e in zip(pad, batch, strict=True)]),
         "keep": length - first_label + 1,
     }
 
 
 def batch_loss(model, batch: dict, dtype):
-    """(sum of token losses, number of answer tokens) for one micro-batch."""
+    """(weighted sum of token losses, sum of the answer tokens' weights) for one micro-batch."""
     import torch
     import torch.nn.functional as F
 
@@ -79,9 +104,10 @@ def batch_loss(model, batch: dict, dtype):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                        position_ids=batch["position_ids"], logits_to_keep=keep).logits
     targets = labels[:, labels.shape[1] - keep + 1:]
-    loss = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                           ignore_index=IGNORE, reduction="sum")
-    return loss, int((targets != IGNORE).sum())
+    weights = batch["weights"][:, labels.shape[1] - keep + 1:] * (targets != IGNORE)
+    losses = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                             ignore_index=IGNORE, reduction="none")
+    return (losses * weights.reshape(-1)).sum(), float(weights.sum())
 
 
 def micro_batches(n: int, batch_size: int, seed: int, start: int = 0):
@@ -176,7 +202,7 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
 
     # data: encode, drop what does not fit
     rows, val_rows = read_jsonl(dataset_dir / TRAIN), read_jsonl(dataset_dir / VAL)[: cfg.val_max_examples]
-    encoded = [encode(tokenizer, r["messages"]) for r in rows]
+    encoded = [encode(tokenizer, r["messages"], cfg.citation_weight) for r in rows]
     examples = [e for e in encoded if len(e.ids) <= cfg.max_seq_len]
     val = [e for e in (encode(tokenizer, r["messages"]) for r in val_rows) if len(e.ids) <= cfg.max_seq_len]
     if not examples:
@@ -189,6 +215,7 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
                "steps": total, "examples_per_step": per_step, "epochs": round(total * per_step / len(examples), 2),
                "tokens_p50": lengths[len(lengths) // 2], "tokens_max": lengths[-1],
                "answer_tokens_mean": round(answer_tokens / len(examples), 1),
+               "citation_tokens": sum(1 for e in examples for w in e.weights or [] if w != 1.0),
                "dtype": str(dtype).removeprefix("torch."), "threads": torch.get_num_threads()}
     log.info("derived: %s", derived)
 
@@ -230,9 +257,9 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, cfg)
         micro = [collate([examples[i] for i in next(batches)], pad_id) for _ in range(cfg.grad_accum)]
-        n_tokens = sum(int((b["labels"] != IGNORE).sum()) for b in micro)
+        n_tokens = sum(float((b["weights"] * (b["labels"] != IGNORE)).sum()) for b in micro)
         step_loss = 0.0
-        for b in micro:  # token-weighted mean over the whole step
+        for b in micro:  # weighted mean over the whole step's answer tokens
             loss, _ = batch_loss(model, b, dtype)
             (loss / n_tokens).backward()
             step_loss += float(loss.detach()) / n_tokens
