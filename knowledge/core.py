@@ -97,7 +97,8 @@ class Knowledge:
         """The answer model, loaded on first use and kept for the life of the process."""
         s = self.settings
         lora = s.model_path(s.generator_lora) if s.generator_lora else None
-        return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora)
+        return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora,
+                              lora_scale=s.generator_lora_scale)
 
     @cached_property
     def answerer(self) -> Answerer:

@@ -40,15 +40,17 @@ class LlamaGenerator:
     """llama-cpp-python `Llama`, loaded on first use, chat template from the GGUF."""
 
     def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
-                 lora_path: Path | None = None, seed: int = 0):
+                 lora_path: Path | None = None, seed: int = 0, lora_scale: float = 1.0):
         self.model_path, self.n_ctx, self.lora_path, self.seed = Path(model_path), n_ctx, lora_path, seed
+        self.lora_scale = lora_scale
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llama = None
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
-        return self.model_path.name + (f" + {Path(self.lora_path).name}" if self.lora_path else "")
+        scale = f" ×{self.lora_scale:g}" if self.lora_scale != 1 else ""
+        return self.model_path.name + (f" + {Path(self.lora_path).name}{scale}" if self.lora_path else "")
 
     @property
     def llama(self):
@@ -63,7 +65,8 @@ class LlamaGenerator:
             try:
                 self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                                     n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
-                                    lora_path=str(self.lora_path) if self.lora_path else None)
+                                    lora_path=str(self.lora_path) if self.lora_path else None,
+                                    lora_scale=self.lora_scale)
             except (ValueError, RuntimeError, OSError) as e:
                 raise GeneratorUnavailable(f"could not load {self.model_path.name}: {e}") from e
         return self._llama

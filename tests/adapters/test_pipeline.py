@@ -232,6 +232,25 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
         runner.invoke(app, ["adapter", "use", "--base"])
 
 
+def test_lora_scale_blends_the_adapter_in_from_the_base_to_the_trained_weights(done):
+    lora = done.run.gguf / json.loads((done.run.gguf / MANIFEST).read_text())["adapter"]["gguf"]["file"]
+    tokens = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2).llama.tokenize(b"La tasa de aprendizaje es")
+
+    def next_token_logits(**kwargs):
+        generator = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2, **kwargs)
+        generator.llama.eval(tokens)
+        return generator.llama.scores[len(tokens) - 1].copy(), generator.name
+
+    base, _ = next_token_logits()
+    off, _ = next_token_logits(lora_path=lora, lora_scale=0.0)
+    full, full_name = next_token_logits(lora_path=lora)
+    half, half_name = next_token_logits(lora_path=lora, lora_scale=0.5)
+    assert abs(off - base).max() < 1e-4  # scale 0 is the base model
+    assert abs(full - base).max() > 1e-3  # the trained adapter changes the logits
+    assert abs(half - base).max() < abs(full - base).max()  # a blend moves them less
+    assert half_name.endswith("adapter-F16.gguf ×0.5") and full_name.endswith("adapter-F16.gguf")
+
+
 def test_speed_times_every_servable_form_on_the_pipelines_prompts(done):
     results = speed(done.run.gguf / MANIFEST, n_prompts=1, new_tokens=4, threads=2, n_ctx=1024)
     assert [r.form for r in results] == ["base", "quantized", "lora"]
