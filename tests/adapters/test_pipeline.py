@@ -237,9 +237,13 @@ def test_lora_scale_blends_the_adapter_in_from_the_base_to_the_trained_weights(d
     tokens = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2).llama.tokenize(b"La tasa de aprendizaje es")
 
     def next_token_logits(**kwargs):
+        import llama_cpp
+        import numpy as np
+
         generator = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2, **kwargs)
-        generator.llama.eval(tokens)
-        return generator.llama.scores[len(tokens) - 1].copy(), generator.name
+        generator.llama.eval(tokens)  # Llama.scores stays empty without logits_all: read the context's logits
+        logits = llama_cpp.llama_get_logits(generator.llama.ctx)
+        return np.ctypeslib.as_array(logits, shape=(generator.llama.n_vocab(),)).copy(), generator.name
 
     base, _ = next_token_logits()
     off, _ = next_token_logits(lora_path=lora, lora_scale=0.0)
