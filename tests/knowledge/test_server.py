@@ -7,7 +7,7 @@ import pytest
 
 from knowledge.core import Knowledge
 from knowledge.errors import EmbedderMismatch, StoreUnavailable
-from knowledge.server import WeaviateServer, is_ready
+from knowledge.server import WeaviateServer, _running, is_ready
 from knowledge.settings import CACHE_DIR, Settings
 from knowledge.store import ChunkStore
 
@@ -106,3 +106,33 @@ def test_a_server_started_by_a_short_job_stays_up_for_a_process_that_joined_it(t
     finally:
         job.send_signal(signal.SIGTERM)
         job.wait()
+
+
+def test_two_processes_starting_at_once_share_one_server_and_the_last_one_out_stops_it(tmp_path):
+    """A cron refresh and `coursebot eval` starting together on one data dir: one server, not two."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom pathlib import Path\nfrom knowledge.server import WeaviateServer\n"
+              f"with WeaviateServer(Path({str(BINARY)!r}), Path({str(tmp_path)!r})) as s:\n"
+              "    print(s.pid, flush=True)\n    sys.stdin.readline()\n")
+    jobs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    try:
+        pids = [int(job.stdout.readline()) for job in jobs]
+        assert pids[0] == pids[1]
+        for job in jobs:
+            job.stdin.write("\n")
+            job.stdin.flush()
+            assert job.wait(60) == 0
+        assert not _running(pids[0]) and not (tmp_path / "server.json").exists()  # (a zombie at most)
+    finally:
+        for job in jobs:
+            job.kill()
+            job.wait()
+        for proc in Path("/proc").glob("[0-9]*"):  # a server left behind (a second one) must not outlive the test
+            try:
+                if proc.joinpath("cwd").resolve() == tmp_path.resolve() and _running(int(proc.name)):
+                    os.kill(int(proc.name), 9)
+            except OSError:
+                pass
