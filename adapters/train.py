@@ -65,13 +65,14 @@ def encode(tokenizer, messages: list[dict], citation_weight: float = 1.0) -> Enc
     if not full.startswith(prompt):
         raise AdapterError("the chat template renders the conversation differently once the answer is added")
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer = tokenizer(full[len(prompt):], add_special_tokens=False, return_offsets_mapping=citation_weight != 1)
+    answer_text = full[len(prompt):]
+    answer = tokenizer(answer_text, add_special_tokens=False, return_offsets_mapping=citation_weight != 1)
     answer_ids = answer["input_ids"]
     if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id is not None:
         prompt_ids = [tokenizer.bos_token_id, *prompt_ids]  # llama.cpp adds it too (tokenizer.ggml.add_bos_token)
     weights = None
     if citation_weight != 1:
-        spans = citation_spans(full[len(prompt):])
+        spans = citation_spans(answer_text)
         weights = [1.0] * len(prompt_ids) + token_weights(answer["offset_mapping"], spans, citation_weight)
     return Encoded(prompt_ids + answer_ids, [IGNORE] * len(prompt_ids) + answer_ids, weights)
 
@@ -83,19 +84,20 @@ def collate(batch: list[Encoded], pad_id: int) -> dict:
     length = max(len(e.ids) for e in batch)
     first_label = min(length - len(e.ids) + next(i for i, t in enumerate(e.labels) if t != IGNORE) for e in batch)
     pad = [length - len(e.ids) for e in batch]
+    labels = torch.tensor([[IGNORE] * p + e.labels for p, e in zip(pad, batch, strict=True)])
+    weights = torch.tensor([[1.0] * p + (e.weights or [1.0] * len(e.ids)) for p, e in zip(pad, batch, strict=True)])
     return {
         "input_ids": torch.tensor([[pad_id] * p + e.ids for p, e in zip(pad, batch, strict=True)]),
         "attention_mask": torch.tensor([[0] * p + [1] * len(e.ids) for p, e in zip(pad, batch, strict=True)]),
         "position_ids": torch.tensor([[0] * p + list(range(len(e.ids))) for p, e in zip(pad, batch, strict=True)]),
-        "labels": torch.tensor([[IGNORE] * p + e.labels for p, e in zip(pad, batch, strict=True)]),
-        "weights": torch.tensor([[1.0] * p + (e.weights or [1.0] * len(e.ids))
-                                 for p, e in zip(pad, batch, strict=True)]),
+        "labels": labels,
+        "weights": weights * (labels != IGNORE),  # loss weight of each answer token, 0 elsewhere
         "keep": length - first_label + 1,
     }
 
 
 def batch_loss(model, batch: dict, dtype):
-    """(weighted sum of token losses, sum of the answer tokens' weights) for one micro-batch."""
+    """(weighted sum of token losses, sum of the weights) for one micro-batch."""
     import torch
     import torch.nn.functional as F
 
@@ -104,7 +106,7 @@ def batch_loss(model, batch: dict, dtype):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                        position_ids=batch["position_ids"], logits_to_keep=keep).logits
     targets = labels[:, labels.shape[1] - keep + 1:]
-    weights = batch["weights"][:, labels.shape[1] - keep + 1:] * (targets != IGNORE)
+    weights = batch["weights"][:, labels.shape[1] - keep + 1:]
     losses = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
                              ignore_index=IGNORE, reduction="none")
     return (losses * weights.reshape(-1)).sum(), float(weights.sum())
@@ -257,7 +259,7 @@ def train(dataset_dir: Path, out_dir: Path, cfg: TrainConfig, models_dir: Path, 
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, cfg)
         micro = [collate([examples[i] for i in next(batches)], pad_id) for _ in range(cfg.grad_accum)]
-        n_tokens = sum(float((b["weights"] * (b["labels"] != IGNORE)).sum()) for b in micro)
+        n_tokens = sum(float(b["weights"].sum()) for b in micro)
         step_loss = 0.0
         for b in micro:  # weighted mean over the whole step's answer tokens
             loss, _ = batch_loss(model, b, dtype)

@@ -82,17 +82,23 @@ def test_a_terminated_process_stops_the_server_it_started(tmp_path):
         proc.wait()
 
 
+def server_user(data_dir: Path):
+    """A process that starts (or joins) the data dir's server, prints its pid and leaves at a line on stdin."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom pathlib import Path\nfrom knowledge.server import WeaviateServer\n"
+              f"with WeaviateServer(Path({str(BINARY)!r}), Path({str(data_dir)!r})) as s:\n"
+              "    print(s.pid, flush=True)\n    sys.stdin.readline()\n")
+    return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
 def test_a_server_started_by_a_short_job_stays_up_for_a_process_that_joined_it(tmp_path):
     """cron's refresh starts the server, the bot joins it, the refresh ends: the bot keeps its Weaviate, and
     the server stops when the bot, its last user, leaves."""
     import signal
-    import subprocess
-    import sys
 
-    script = ("import sys, time\nfrom pathlib import Path\nfrom knowledge.server import WeaviateServer\n"
-              f"with WeaviateServer(Path({str(BINARY)!r}), Path({str(tmp_path)!r})) as s:\n"
-              "    print(s.pid, flush=True)\n    sys.stdin.readline()\n")
-    job = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    job = server_user(tmp_path)
     try:
         server_pid = int(job.stdout.readline())
         bot = WeaviateServer(BINARY, tmp_path).start()
@@ -110,14 +116,7 @@ def test_a_server_started_by_a_short_job_stays_up_for_a_process_that_joined_it(t
 
 def test_two_processes_starting_at_once_share_one_server_and_the_last_one_out_stops_it(tmp_path):
     """A cron refresh and `coursebot eval` starting together on one data dir: one server, not two."""
-    import subprocess
-    import sys
-
-    script = ("import sys\nfrom pathlib import Path\nfrom knowledge.server import WeaviateServer\n"
-              f"with WeaviateServer(Path({str(BINARY)!r}), Path({str(tmp_path)!r})) as s:\n"
-              "    print(s.pid, flush=True)\n    sys.stdin.readline()\n")
-    jobs = [subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True) for _ in range(2)]
+    jobs = [server_user(tmp_path) for _ in range(2)]
     try:
         pids = [int(job.stdout.readline()) for job in jobs]
         assert pids[0] == pids[1]
