@@ -31,6 +31,9 @@ class DatasetConfig:
     course_name: str = ""  # name in the system prompt; "" = COURSEBOT_COURSE_NAME (must match serving)
     questions_per_chunk: int = 3  # most questions generated from one chunk
     decline_share: float = 0.25  # share of generated questions shown without their gold chunk → refusal
+    # a refusal's sources share less than this with the answer's content words (lower: only clearly unrelated
+    # chunks, so a model does not learn to decline sources that hold the answer in part)
+    decline_overlap: float = 0.6
     offtopic: int = 24  # questions the course never covers (templates), answered with the refusal
     heldout_share: float = 0.15  # share of chunks kept out of training (validation loss and the gate)
     informal_share: float = 0.3  # share of questions rewritten as students type them (no ¿, accents, caps)
@@ -151,9 +154,9 @@ def check(configs: Configs) -> None:
     """Values that would only fail hours later fail now."""
     d, t, e, g = configs.dataset, configs.train, configs.export, configs.gate
     if (not 0 <= d.decline_share < 1 or not 0 < d.heldout_share < 1 or not 0 <= d.informal_share <= 1
-            or not 0 <= d.english_share <= 1):
-        raise ConfigError("decline_share must be in [0, 1), informal_share and english_share in [0, 1], "
-                          "heldout_share in (0, 1)")
+            or not 0 <= d.english_share <= 1 or not 0 < d.decline_overlap <= 1):
+        raise ConfigError("decline_share must be in [0, 1), informal_share, english_share in [0, 1], "
+                          "heldout_share in (0, 1), decline_overlap in (0, 1]")
     w = configs.write
     if not 0 <= w.write_min_keep <= 1 or min(w.write_limit, w.write_val, w.write_minutes) < 0 or w.write_max_tokens < 1:
         raise ConfigError("write_min_keep must be in [0, 1], write_limit, write_val and write_minutes >= 0, "

@@ -123,13 +123,14 @@ def decline_example(question: str, type_: str, hits: list[Hit], shape: PromptSha
     return record(question, "decline", type_, shape, sources, DECLINE_SENTENCE, None, None)
 
 
-def lacks_answer(cand: Candidate, gold: Hit) -> Callable[[Hit], bool]:
-    """True for chunks that could answer: the gold, any chunk holding the evidence or most of the answer's words."""
+def lacks_answer(cand: Candidate, gold: Hit, max_overlap: float = 0.6) -> Callable[[Hit], bool]:
+    """True for chunks that could answer: the gold, any chunk holding the evidence or `max_overlap` of the
+    answer's words (lower keeps only chunks clearly about something else in the refusal's sources)."""
     words = content_words(" ".join(cand.sentences))
 
     def could_answer(h: Hit) -> bool:
         return (same_chunk(h, gold) or any(holds(h.text, e) for e in cand.evidence)
-                or overlap(words, content_words(h.text)) >= 0.6)
+                or overlap(words, content_words(h.text)) >= max_overlap)
     return could_answer
 
 
@@ -192,7 +193,8 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
                 continue
             hits = search(question)
             if rng.random() < cfg.decline_share:
-                add(decline_example(question, cand.kind, hits, shape, lacks_answer(cand, chunk)), held)
+                could_answer = lacks_answer(cand, chunk, cfg.decline_overlap)
+                add(decline_example(question, cand.kind, hits, shape, could_answer), held)
             else:
                 add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources),
                                    ENGLISH_LEAD if english else ""), held)

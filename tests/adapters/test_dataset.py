@@ -88,6 +88,21 @@ def test_refusal_cites_nothing_and_hides_every_chunk_holding_the_answer():
     assert decline_example("q", "x", [gold], SHAPE, lacks_answer(cand, gold)) is None  # nothing left to show
 
 
+def test_decline_overlap_keeps_chunks_that_hold_the_answer_in_part_out_of_a_refusal():
+    gold, cand = overfit_candidate()
+    words = sorted(content_words(" ".join(cand.sentences)))
+    partial = chunk("partial", "Repaso: " + " ".join(words[: len(words) // 3]) + ".", "Repaso", page=9)
+    share = overlap(set(words), content_words(partial.text))
+    assert 0 < share < 0.6
+    other = chunk("d1", GRADIENT, "Descenso del gradiente", page=7)
+    lenient = decline_example(cand.question, cand.kind, [gold, partial, other], SHAPE, lacks_answer(cand, gold))
+    strict = decline_example(cand.question, cand.kind, [gold, partial, other], SHAPE,
+                             lacks_answer(cand, gold, max_overlap=share))
+    assert "pág. 9" in lenient["messages"][1]["content"]  # default: a chunk with a third of the answer is shown
+    user = strict["messages"][1]["content"]
+    assert "pág. 9" not in user and "[1] Clase 1, pág. 7" in user and "[2]" not in user
+
+
 def test_heldout_chunks_never_reach_training():
     chunks = course()
     result = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.5, forbid_eval="", offtopic=6),
