@@ -6,6 +6,7 @@ The file (written atomically; absent = the configured COURSEBOT_GENERATOR_MODEL 
       "manifest": "/abs/path/manifest.json",              # provenance, evaluation and gate of that GGUF
       "sha256": "…",                                      # of the GGUF when it was activated
       "generator_lora": "/abs/path/adapter-F16.gguf",      # only with --runtime-lora (generator_model = base)
+      "generator_lora_scale": 0.6,                         # only with --lora-scale (absent = as configured)
       "course": "…", "prompt": {…},                       # what the model was trained for (must match serving)
       "activated_at": "2025-01-01T00:00:00+00:00"
     }
@@ -34,9 +35,13 @@ def locate(target: Path) -> Path:
     raise ArtifactMissing(f"no {MANIFEST} for {target}: export the model first (coursebot adapter export)")
 
 
-def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bool | None = None) -> dict:
+def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bool | None = None,
+             lora_scale: float | None = None) -> dict:
     """Point the generator at an exported GGUF whose gate passed (or any, with force); with `runtime_lora`, at
-    the base GGUF plus the exported adapter GGUF instead. None: the form the gate checked."""
+    the base GGUF plus the exported adapter GGUF instead (None: the form the gate checked), applied at
+    `lora_scale` (0 = the base, 1 = as trained) when given."""
+    if lora_scale is not None and not 0 <= lora_scale <= 2:
+        raise AdapterError(f"lora scale {lora_scale} is outside 0..2 (0 = the base model, 1 = as trained)")
     manifest_path = locate(target)
     manifest = read_json(manifest_path, "the export's manifest")
     gguf = Path(manifest["gguf"]["path"])
@@ -66,6 +71,11 @@ def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bo
                 raise AdapterError(f"{path} changed since export (sha256 differs from the manifest)")
         active |= {"generator_model": base["location"], "generator_lora": lora["path"],
                    "sha256": base.get("sha256"), "lora_sha256": lora["sha256"]}
+        if lora_scale is not None:
+            active["generator_lora_scale"] = lora_scale
+    elif lora_scale is not None:
+        raise AdapterError("a LoRA scale needs the runtime LoRA (--runtime-lora): the merged model has the "
+                           "adapter baked in at full strength")
     write_json(data_dir / ACTIVE_MODEL, active)
     return active
 

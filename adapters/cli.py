@@ -180,7 +180,10 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
                 runtime_lora: Annotated[bool | None, typer.Option(
                     "--runtime-lora/--merged", help="serve the base GGUF with the adapter applied at load, or the "
                                                     "merged, quantized GGUF (default: the form the gate checked)")]
-                = None) -> None:
+                = None,
+                lora_scale: Annotated[float | None, typer.Option(
+                    min=0.0, max=2.0, help="the runtime LoRA's strength: 0 = the base model, 1 = as trained "
+                                           "(default: COURSEBOT_GENERATOR_LORA_SCALE)")] = None) -> None:
     """Serve a tuned GGUF (writes DATA_DIR/active_model.json), or go back with --base."""
     from .active import activate, deactivate, serving_mismatches
 
@@ -188,9 +191,10 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
     if base or path is None:
         out.print("back to the configured generator" if deactivate(data_dir) else "no tuned model was active")
         return
-    active = activate(data_dir, path, force, runtime_lora)
+    active = activate(data_dir, path, force, runtime_lora, lora_scale)
+    scale = f" ×{lora_scale:g}" if lora_scale is not None else ""
     out.print(f"generator → {active['generator_model']}"
-              + (f" + LoRA {active['generator_lora']}" if active.get("generator_lora") else ""))
+              + (f" + LoRA {active['generator_lora']}{scale}" if active.get("generator_lora") else ""))
     if active["improves_on_base"] is False:
         err.print("[yellow]warning:[/] the gate measured no gain over the base model on citation precision and "
                   "abstention (see `coursebot adapter status`); `coursebot adapter use --base` goes back")

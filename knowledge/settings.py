@@ -118,6 +118,8 @@ def load_settings(settings_class: type[Settings] = Settings, **overrides) -> Set
             chosen = json.loads(active.read_text())
             settings.generator_model = chosen["generator_model"]
             settings.generator_lora = chosen.get("generator_lora") or ""
+            if "generator_lora_scale" not in overrides:
+                settings.generator_lora_scale = chosen.get("generator_lora_scale", settings.generator_lora_scale)
         except (ValueError, KeyError, OSError) as e:
             raise ValueError(f"{active} is unreadable ({e}); fix it or remove it to use the configured model") from e
     return settings

@@ -7,7 +7,7 @@ import pytest
 from adapters.active import ACTIVE_MODEL, activate, deactivate, locate, read_active, serving_mismatches
 from adapters.config import sha256_file
 from adapters.errors import AdapterError, ArtifactMissing
-from knowledge.settings import Settings
+from knowledge.settings import Settings, load_settings
 
 PROMPT = {"course": "Curso de ejemplo", "k": 4, "max_sources": 3, "max_chars_per_source": 600,
           "max_total_chars": 1500}
@@ -69,3 +69,39 @@ def test_serving_settings_that_differ_from_training_are_named():
                         answer_total_chars=1200, _env_file=None)
     problems = serving_mismatches({"prompt": PROMPT}, settings)
     assert problems == ["answer_total_chars is 1200, trained with 1500"]
+
+
+def exported_with_lora(tmp_path):
+    gguf = exported(tmp_path, passed=True)
+    manifest_path = gguf.parent / "manifest.json"
+    lora, base = gguf.parent / "adapter-F16.gguf", tmp_path / "base-Q4_K_M.gguf"
+    lora.write_bytes(b"GGUF lora")
+    base.write_bytes(b"GGUF base")
+    manifest = json.loads(manifest_path.read_text())
+    manifest |= {"adapter": {"gguf": {"path": str(lora), "sha256": sha256_file(lora)}},
+                 "base": {"gguf": True, "location": str(base), "sha256": sha256_file(base)}}
+    manifest_path.write_text(json.dumps(manifest))
+    return base, lora
+
+
+def test_a_lora_scale_is_recorded_with_the_runtime_lora_and_read_by_the_settings(tmp_path):
+    base, lora = exported_with_lora(tmp_path)
+    data = tmp_path / "data"
+    active = activate(data, tmp_path / "run", runtime_lora=True, lora_scale=0.6)
+    assert (active["generator_model"], active["generator_lora"]) == (str(base), str(lora))
+    settings = load_settings(data_dir=data, _env_file=None)
+    assert (settings.generator_lora, settings.generator_lora_scale) == (str(lora), 0.6)
+    assert load_settings(data_dir=data, _env_file=None, generator_lora_scale=1.0).generator_lora_scale == 1.0
+    activate(data, tmp_path / "run", runtime_lora=True)  # no scale given: the configured one serves
+    assert "generator_lora_scale" not in read_active(data)
+    assert load_settings(data_dir=data, _env_file=None, generator_lora_scale=0.8).generator_lora_scale == 0.8
+
+
+def test_a_lora_scale_without_the_runtime_lora_or_out_of_range_is_refused(tmp_path):
+    exported_with_lora(tmp_path)
+    data = tmp_path / "data"
+    with pytest.raises(AdapterError, match="needs the runtime LoRA"):
+        activate(data, tmp_path / "run", runtime_lora=False, lora_scale=0.6)
+    with pytest.raises(AdapterError, match="outside 0..2"):
+        activate(data, tmp_path / "run", runtime_lora=True, lora_scale=3)
+    assert read_active(data) is None  # nothing written

@@ -228,6 +228,9 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
         served = load_settings(data_dir=done.settings.data_dir, _env_file=None)
         assert Path(served.generator_model) == TINY_MODEL.resolve() or served.generator_model == str(TINY_MODEL)
         assert served.generator_lora == lora["path"]
+        scaled = runner.invoke(app, ["adapter", "use", str(done.run.root), "--lora-scale", "0.5"])
+        assert scaled.exit_code == 0 and "×0.5" in scaled.output, scaled.output
+        assert load_settings(data_dir=done.settings.data_dir, _env_file=None).generator_lora_scale == 0.5
     finally:
         runner.invoke(app, ["adapter", "use", "--base"])
 
