@@ -56,65 +56,65 @@ for t in thresholds:
     m = answer_metrics(records)
     print(f"{t:>8.2f} " + " ".join(f"{m[k]!s:>18}" for k in keys))  # None: no item of that kind
 
-# -- where were the key facts lost? ---------------------------------------------------------------------------
-if args.diagnose:
+# -- the prompts again (retrieval + budget, no generation), for --diagnose and --rescore ------------------------
+if args.diagnose or args.rescore:
+    import time
     from collections import Counter
+    from types import SimpleNamespace
 
     from knowledge.cli import eval_collection
     from knowledge.core import Knowledge
     from knowledge.evaluation import citation_matches, key_fact_recall
     from knowledge.settings import load_settings
 
+    if args.corpus is None:
+        parser.error("--diagnose and --rescore rebuild the prompts from the run's corpus: give --corpus")
     settings = load_settings()
-    verdicts = Counter()
-    with Knowledge(settings) as kb:
+    kb = Knowledge(settings).open()
+    try:
         answerer = kb.with_collection(eval_collection(args.corpus, settings)).answerer
-        print(f"\n{'item':<9} {'gold in prompt':>14} {'facts in prompt':>15} {'facts in answer':>15}  verdict")
-        for r in rows:
-            item = items[r["id"]]
-            if not item.answerable or not item.must_include:
-                continue
-            sources = answerer.retrieve(item.question).sources
-            gold_in = any(citation_matches(s.hit.provenance(), g) for s in sources for g in item.gold)
-            in_prompt = key_fact_recall("\n".join(s.text for s in sources), item.must_include)
-            in_answer = key_fact_recall(r["answer"], item.must_include)
-            if in_answer >= 0.5:
-                verdict = "ok"
-            elif in_prompt < 0.5:
-                verdict = "retrieval/budget"  # the generator never saw the facts
-            elif r["abstained"]:
-                verdict = f"declined ({r['reason']})"
-            else:
-                verdict = "generator"
-            verdicts[verdict.split(" ")[0]] += 1
-            print(f"{item.id:<9} {str(gold_in):>14} {in_prompt:>15.2f} {in_answer:>15.2f}  {verdict}")
-    print("\n" + ", ".join(f"{k}: {v}" for k, v in verdicts.most_common()))
 
-# -- the recorded answers through today's finishing step -------------------------------------------------------
-if args.rescore:
-    import time
-    from types import SimpleNamespace
+        # -- where were the key facts lost? ---------------------------------------------------------------------
+        if args.diagnose:
+            verdicts = Counter()
+            print(f"\n{'item':<9} {'gold in prompt':>14} {'facts in prompt':>15} {'facts in answer':>15}  verdict")
+            for r in rows:
+                item = items[r["id"]]
+                if not item.answerable or not item.must_include:
+                    continue
+                sources = answerer.retrieve(item.question).sources
+                gold_in = any(citation_matches(s.hit.provenance(), g) for s in sources for g in item.gold)
+                in_prompt = key_fact_recall("\n".join(s.text for s in sources), item.must_include)
+                in_answer = key_fact_recall(r["answer"], item.must_include)
+                if in_answer >= 0.5:
+                    verdict = "ok"
+                elif in_prompt < 0.5:
+                    verdict = "retrieval/budget"  # the generator never saw the facts
+                elif r["abstained"]:
+                    verdict = f"declined ({r['reason']})"
+                else:
+                    verdict = "generator"
+                verdicts[verdict.split(" ")[0]] += 1
+                print(f"{item.id:<9} {str(gold_in):>14} {in_prompt:>15.2f} {in_answer:>15.2f}  {verdict}")
+            print("\n" + ", ".join(f"{k}: {v}" for k, v in verdicts.most_common()))
 
-    from knowledge.cli import eval_collection
-    from knowledge.core import Knowledge
-    from knowledge.settings import load_settings
-
-    settings = load_settings()
-    records, changed = [], 0
-    with Knowledge(settings) as kb:
-        answerer = kb.with_collection(eval_collection(args.corpus, settings)).answerer
-        for r in rows:
-            item = items[r["id"]]
-            retrieved = answerer.retrieve(item.question)
-            completion = SimpleNamespace(text=r["raw_answer"], ttft_ms=r["ttft_ms"], prompt_tokens=0, cached_tokens=0,
-                                         completion_tokens=0) if retrieved.sources else None
-            result = answerer.finish(item.question, retrieved, completion, time.perf_counter())
-            if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
-                changed += 1
-                print(f"{item.id:<9} {'declined' if r['abstained'] else 'answered':>8} -> "
-                      f"{'declined (' + result.reason + ')' if result.abstained else 'answered'}")
-            records.append(AnswerRecord(item, result.answer, result.abstained, result.citations, r["ttft_ms"],
-                                        r["total_ms"]))
-    m = answer_metrics(records)
-    print(f"\nre-finished with the current code ({changed} answers changed):")
-    print(" ".join(f"{k}={m[k]}" for k in keys))
+        # -- the recorded answers through today's finishing step ---------------------------------------------------
+        if args.rescore:
+            records, changed = [], 0
+            for r in rows:
+                item = items[r["id"]]
+                retrieved = answerer.retrieve(item.question)
+                completion = SimpleNamespace(text=r["raw_answer"], ttft_ms=r["ttft_ms"], prompt_tokens=0,
+                                             cached_tokens=0, completion_tokens=0) if retrieved.sources else None
+                result = answerer.finish(item.question, retrieved, completion, time.perf_counter())
+                if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
+                    changed += 1
+                    print(f"{item.id:<9} {'declined' if r['abstained'] else 'answered':>8} -> "
+                          f"{'declined (' + result.reason + ')' if result.abstained else 'answered'}")
+                records.append(AnswerRecord(item, result.answer, result.abstained, result.citations, r["ttft_ms"],
+                                            r["total_ms"]))
+            m = answer_metrics(records)
+            print(f"\nre-finished with the current code ({changed} answers changed):")
+            print(" ".join(f"{k}={m[k]}" for k in keys))
+    finally:
+        kb.close()

@@ -28,11 +28,14 @@ def test_rescore_reproduces_a_recorded_run_with_the_same_code(settings, sample_c
         recorded = json.loads(ran.stdout)["answers"]["pipeline"]
         assert len(details.read_text().splitlines()) == 4
 
-        again = subprocess.run([sys.executable, str(REPO / "scripts/eval_details.py"), str(details), "--qa", str(qa),
-                                "--rescore", "--corpus", str(sample_course)],
+        script = [sys.executable, str(REPO / "scripts/eval_details.py"), str(details), "--qa", str(qa)]
+        again = subprocess.run([*script, "--diagnose", "--rescore", "--corpus", str(sample_course)],
                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr[-2000:]
-        assert "(0 answers changed)" in again.stdout
+        assert "facts in prompt" in again.stdout and "(0 answers changed)" in again.stdout
+        no_corpus = subprocess.run([*script, "--rescore"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                                   timeout=120)
+        assert no_corpus.returncode == 2 and "give --corpus" in no_corpus.stderr
         assert again.stdout.strip().splitlines()[-1] == " ".join(f"{k}={recorded[k]}" for k in KEYS)
     finally:
         with Knowledge(settings) as kb:
