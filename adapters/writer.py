@@ -7,7 +7,8 @@ prompt exactly as the bot would ask it, and an answer is kept only when
   - it is an answer (not a refusal, not cut off by the token limit, in the question's language),
   - it holds most of the template answer's content words (the facts the gold chunk gives),
   - every sentence rests on a source it cites, or on the gold when it cites nothing (the gold's number is
-    then added, as `knowledge.citations` would attribute it), and the gold is cited. With `write_trim`,
+    then added, as `knowledge.citations` would attribute it; a sentence citing a source that does not hold it
+    is credited to the one that does, figures included), and the gold is cited. With `write_trim`,
     sentences resting on nothing (the writer's own knowledge, a wrong number) are dropped instead.
 
 Refusal examples pass through unchanged. Answers the writer got wrong are dropped (or kept as templates with
@@ -30,7 +31,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from knowledge.abstention import model_declined
-from knowledge.citations import MIN_ATTRIBUTION, cited_numbers, parse_markers, strip_markers, without_source_lists
+from knowledge.citations import (
+    MIN_ATTRIBUTION,
+    best_source,
+    cited_numbers,
+    parse_markers,
+    strip_markers,
+    without_source_lists,
+)
 from knowledge.text import content_words, detect_language, overlap, split_sentences
 
 from .config import WriteConfig, as_dict, read_json, sha256_file, write_json
@@ -67,7 +75,7 @@ def judge(raw: str, example: dict, min_keep: float, trim: bool = False) -> tuple
     if overlap(template, content_words(strip_markers(text))) < min_keep:
         return None, "misses_facts"
     words = [content_words(s) for s in sources]
-    out, added, dropped = [], False, 0
+    out, added, renumbered, dropped = [], False, False, 0
     for sentence in split_sentences(text):
         cited, bare = parse_markers(sentence, len(sources)), strip_markers(sentence)
         said = content_words(bare)
@@ -77,6 +85,10 @@ def judge(raw: str, example: dict, min_keep: float, trim: bool = False) -> tuple
             continue
         if not cited and overlap(said, words[gold - 1]) >= MIN_ATTRIBUTION and len(said & words[gold - 1]) >= 2:
             sentence, added, cited = cite(bare, gold), True, [gold]
+        elif cited and overlap(said, set().union(*(words[n - 1] for n in cited))) < MIN_ATTRIBUTION:
+            best = best_source(said, words)  # a guessed number: the source that holds the sentence, as the
+            if best and {w for w in said if w.isdigit()} <= words[best - 1]:  # pipeline credits it (figures too)
+                sentence, renumbered, cited = cite(bare, best), True, [best]
         if not cited or overlap(said, set().union(*(words[n - 1] for n in cited))) < MIN_ATTRIBUTION:
             if not trim:
                 return None, "unsupported_sentence"
@@ -88,7 +100,8 @@ def judge(raw: str, example: dict, min_keep: float, trim: bool = False) -> tuple
         return None, "misses_facts"
     if gold not in parse_markers(answer, len(sources)):
         return None, "gold_not_cited"
-    return answer, "trimmed" if dropped else "gold_added" if added else "kept"
+    return answer, ("trimmed" if dropped else "renumbered" if renumbered else "gold_added" if added
+                    else "kept")
 
 
 def with_answer(example: dict, answer: str) -> dict:

@@ -53,11 +53,18 @@ def test_sentences_without_markers_get_the_gold_number_when_the_gold_supports_th
     ("El sobreajuste es un problema común en el aprendizaje automático [2].", "misses_facts"),
     ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento y su error en datos nuevos es alto "
      "[2]. Se evita siempre con redes convolucionales profundas y dropout.", "unsupported_sentence"),
-    ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento, con error de entrenamiento muy "
-     "bajo y error en datos nuevos alto [1].", "unsupported_sentence"),  # cites the gradient chunk for it
+    ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento en 2019, con error de entrenamiento "
+     "muy bajo y error en datos nuevos alto [1].", "unsupported_sentence"),  # [2] holds it, but not 2019
 ])
 def test_wrong_answers_are_rejected_with_the_reason(raw, verdict):
     assert judge(raw, overfit_example(1), 0.5) == (None, verdict)
+
+
+def test_a_guessed_number_is_renumbered_to_the_source_that_holds_the_sentence():
+    raw = ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento, con error de entrenamiento muy "
+           "bajo y error en datos nuevos alto [1].")  # [1] is the gradient chunk, [2] the gold
+    answer, verdict = judge(raw, overfit_example(1), 0.5)
+    assert verdict == "renumbered" and answer == raw.replace("[1]", "[2]")
 
 
 def test_an_english_question_accepts_an_english_answer():
@@ -139,6 +146,6 @@ def test_trimming_drops_what_no_source_supports_and_keeps_the_rest():
            "alto [2]. Se evita siempre con redes convolucionales profundas y dropout.")
     answer, verdict = judge(raw, example, 0.5, trim=True)
     assert verdict == "trimmed" and answer == raw.split(" Se evita")[0]
-    miscited = ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento, con error de entrenamiento "
-                "muy bajo y error en datos nuevos alto [1].")
+    miscited = ("Un modelo sobreajustado memoriza el ruido del conjunto de entrenamiento en 2019, con error de "
+                "entrenamiento muy bajo y error en datos nuevos alto [1].")  # no source holds 2019
     assert judge(miscited, example, 0.5, trim=True) == (None, "misses_facts")  # nothing supported is left
