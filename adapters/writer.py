@@ -83,13 +83,14 @@ def judge(raw: str, example: dict, min_keep: float, trim: bool = False) -> tuple
             if bare.strip(" .,;:"):
                 out.append(bare)
             continue
+        supported = bool(cited) and overlap(said, set().union(*(words[n - 1] for n in cited))) >= MIN_ATTRIBUTION
         if not cited and overlap(said, words[gold - 1]) >= MIN_ATTRIBUTION and len(said & words[gold - 1]) >= 2:
-            sentence, added, cited = cite(bare, gold), True, [gold]
-        elif cited and overlap(said, set().union(*(words[n - 1] for n in cited))) < MIN_ATTRIBUTION:
+            sentence, added, supported = cite(bare, gold), True, True
+        elif cited and not supported:
             best = best_source(said, words)  # a guessed number: the source that holds the sentence, as the
             if best and {w for w in said if w.isdigit()} <= words[best - 1]:  # pipeline credits it (figures too)
-                sentence, renumbered, cited = cite(bare, best), True, [best]
-        if not cited or overlap(said, set().union(*(words[n - 1] for n in cited))) < MIN_ATTRIBUTION:
+                sentence, renumbered, supported = cite(bare, best), True, True
+        if not supported:
             if not trim:
                 return None, "unsupported_sentence"
             dropped += 1
