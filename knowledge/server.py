@@ -152,57 +152,61 @@ class WeaviateServer:
             if self._reuse():
                 self._register()
                 return self
-            if not self.binary.is_file():
-                raise StoreUnavailable(
-                    f"weaviate-server not found at {self.binary}. Run ./scripts/setup.sh (needs Go), "
-                    "start Weaviate with 'docker compose up -d weaviate', or set WEAVIATE_URL to a server.")
-            self.http_port, self.grpc_port = free_port(), free_port()
-            gossip, raft = free_port(2), free_port(2)
-            env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-            env.update({
-                "PERSISTENCE_DATA_PATH": str(self.data_dir / "db"),
-                "GRPC_PORT": str(self.grpc_port),
-                "CLUSTER_HOSTNAME": "coursebot-node",
-                "CLUSTER_BIND_ADDR": HOST,
-                "CLUSTER_ADVERTISE_ADDR": HOST,
-                "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
-                "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
-                "CLUSTER_IN_LOCALHOST": "true",
-                "RAFT_PORT": str(raft),
-                "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
-                "RAFT_JOIN": f"coursebot-node:{raft}",
-                "RAFT_BOOTSTRAP_EXPECT": "1",
-                "DISABLE_TELEMETRY": "true",
-                "GO_PROFILING_DISABLE": "true",
-                "API_BASED_MODULES_DISABLED": "true",
-                "DEFAULT_VECTORIZER_MODULE": "none",
-                "ENABLE_MODULES": "",
-                "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
-                "LOG_LEVEL": "warning",
-                "QUERY_DEFAULTS_LIMIT": "25",
-            })
-            log_handle = self.log_file.open("ab")
-            self._proc = subprocess.Popen(
-                [str(self.binary), "--host", HOST, "--port", str(self.http_port), "--scheme", "http"],
-                cwd=self.data_dir, env=env, stdout=log_handle, stderr=subprocess.STDOUT,
-                start_new_session=True)
-            log_handle.close()
-            self.pid, self.owned = self._proc.pid, True
-            _exit_on_sigterm()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    raise StoreUnavailable(f"weaviate-server exited with code {self._proc.returncode}:\n"
-                                           f"{self.log_tail()}")
-                if is_ready(self.http_port):
-                    self._register(new_server=True)
-                    self.state_file.write_text(json.dumps(
-                        {"pid": self.pid, "http_port": self.http_port, "grpc_port": self.grpc_port}))
-                    log.info("weaviate-server ready on %s (pid %s)", self.url, self.pid)
-                    return self
-                time.sleep(0.25)
-            self.stop()
-            raise StoreUnavailable(f"weaviate-server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+            return self._spawn(timeout)
+
+    def _spawn(self, timeout: float) -> WeaviateServer:
+        """Start this data dir's own server and wait until it answers (the caller holds the lock)."""
+        if not self.binary.is_file():
+            raise StoreUnavailable(
+                f"weaviate-server not found at {self.binary}. Run ./scripts/setup.sh (needs Go), "
+                "start Weaviate with 'docker compose up -d weaviate', or set WEAVIATE_URL to a server.")
+        self.http_port, self.grpc_port = free_port(), free_port()
+        gossip, raft = free_port(2), free_port(2)
+        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+        env.update({
+            "PERSISTENCE_DATA_PATH": str(self.data_dir / "db"),
+            "GRPC_PORT": str(self.grpc_port),
+            "CLUSTER_HOSTNAME": "coursebot-node",
+            "CLUSTER_BIND_ADDR": HOST,
+            "CLUSTER_ADVERTISE_ADDR": HOST,
+            "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
+            "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
+            "CLUSTER_IN_LOCALHOST": "true",
+            "RAFT_PORT": str(raft),
+            "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
+            "RAFT_JOIN": f"coursebot-node:{raft}",
+            "RAFT_BOOTSTRAP_EXPECT": "1",
+            "DISABLE_TELEMETRY": "true",
+            "GO_PROFILING_DISABLE": "true",
+            "API_BASED_MODULES_DISABLED": "true",
+            "DEFAULT_VECTORIZER_MODULE": "none",
+            "ENABLE_MODULES": "",
+            "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
+            "LOG_LEVEL": "warning",
+            "QUERY_DEFAULTS_LIMIT": "25",
+        })
+        log_handle = self.log_file.open("ab")
+        self._proc = subprocess.Popen(
+            [str(self.binary), "--host", HOST, "--port", str(self.http_port), "--scheme", "http"],
+            cwd=self.data_dir, env=env, stdout=log_handle, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log_handle.close()
+        self.pid, self.owned = self._proc.pid, True
+        _exit_on_sigterm()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise StoreUnavailable(f"weaviate-server exited with code {self._proc.returncode}:\n"
+                                       f"{self.log_tail()}")
+            if is_ready(self.http_port):
+                self._register(new_server=True)
+                self.state_file.write_text(json.dumps(
+                    {"pid": self.pid, "http_port": self.http_port, "grpc_port": self.grpc_port}))
+                log.info("weaviate-server ready on %s (pid %s)", self.url, self.pid)
+                return self
+            time.sleep(0.25)
+        self.stop()
+        raise StoreUnavailable(f"weaviate-server not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
     def _reuse(self) -> bool:
         try:
