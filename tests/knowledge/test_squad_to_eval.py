@@ -49,7 +49,8 @@ def squad_json() -> dict:
                 n += 1
                 # SQuAD lists each annotator's span; the shortest becomes the key fact
                 qas.append({"id": f"q{n}", "question": question, "is_impossible": False,
-                            "answers": [{"text": f" {text} ", "answer_start": 0}, {"text": f"es {text}", "answer_start": 0}]})
+                            "answers": [{"text": f" {text} ", "answer_start": 0},
+                                        {"text": f"es {text}", "answer_start": 0}]})
             for question in impossible:
                 n += 1
                 qas.append({"id": f"q{n}", "question": question, "is_impossible": True, "answers": [],
