@@ -67,9 +67,12 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     from .gate import describe_gains, gate
     from .report import side_by_side
 
+    def progress(what: str, done: int, total: int) -> None:
+        if done in (1, total) or done % 10 == 0:
+            err.print(f"[dim]evaluating {what}: {done}/{total} answers[/]")
+
     with Knowledge(settings) as kb:
-        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings,
-                      lambda what, done, total: err.print(f"[dim]evaluating {what} ({total} items)[/]"))
+        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings, progress)
     table = Table("eval set", "metric", "base", "merged (HF)", "quantized GGUF", "base + runtime LoRA")
     for row in side_by_side(result["evaluation"]):
         table.add_row(*row)

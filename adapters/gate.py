@@ -22,6 +22,7 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import zip_longest
 from pathlib import Path
 
@@ -149,10 +150,11 @@ def answer_settings(settings, prompt: dict, cfg: GateConfig) -> AnswerSettings:
                           thresholds=Thresholds(settings.abstain_min_support, settings.abstain_min_similarity))
 
 
-def evaluate(view, generator, items, settings: AnswerSettings) -> dict:
+def evaluate(view, generator, items, settings: AnswerSettings,
+             progress: Callable[[int, int], None] | None = None) -> dict:
     answerer = Answerer(view.retriever, generator, GenerationQueue(), settings)
     try:
-        return answer_metrics(run_pipeline(answerer, items))
+        return answer_metrics(run_pipeline(answerer, items, progress))
     finally:
         answerer.queue.stop()
 
@@ -173,7 +175,8 @@ def templates_of(manifest: dict) -> dict[str, str | None]:
 
 def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
          progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Evaluate the three systems, decide, and record both in gate.json and the manifest."""
+    """Evaluate the three systems, decide, and record both in gate.json and the manifest.
+    `progress(what, done, total)` after each answer (a 1.5B gate runs for an hour or more)."""
     from .hf_generator import TransformersGenerator
 
     manifest = read_json(manifest_path, "run the export stage first")
@@ -206,9 +209,8 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
     for system, make in makers.items():
         generator = make()  # one model in memory at a time
         for name, qa in items.items():
-            if progress:
-                progress(f"{system} on {name}", 0, len(qa))
-            evaluation[name][system] = evaluate(views[name], generator, qa, shape)
+            evaluation[name][system] = evaluate(views[name], generator, qa, shape,
+                                                progress and partial(progress, f"{system} on {name}"))
         del generator
         gc.collect()
 

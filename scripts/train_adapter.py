@@ -147,9 +147,12 @@ if "gate" in selected:
     from adapters.gate import describe_gains, gate
     from adapters.report import side_by_side
 
+    def gate_progress(what: str, done: int, total: int) -> None:
+        if done in (1, total) or done % 10 == 0:
+            print(f"gate         {what}: {done}/{total} answers", flush=True)
+
     with Knowledge(settings) as kb:
-        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings,
-                      lambda what, done, total: print(f"gate         {what} ({total} items)", flush=True))
+        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings, gate_progress)
     print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10} {'base+LoRA':>10}")
     for name, metric, *values in side_by_side(result["evaluation"]):
         print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10} {values[3]:>10}")

@@ -69,10 +69,12 @@ def done(tmp_path_factory, weaviate_server, sample_course):
         report = timed("resume to 2", lambda: train(data, run.adapter, configs.train, MODELS_DIR, False))
         timed("merge", lambda: merge(run.adapter, run.merged))
         gguf = timed("export", lambda: export(run.merged, run.gguf, configs.export, 2))
-        result = timed("gate", lambda: gate(kb, run.gguf / MANIFEST, configs.gate, settings))
+        progress = []
+        result = timed("gate", lambda: gate(kb, run.gguf / MANIFEST, configs.gate, settings,
+                                            lambda *call: progress.append(call)))
         try:
             yield SimpleNamespace(settings=settings, configs=configs, run=run, summary=summary, written=written,
-                                  first=first,
+                                  first=first, progress=progress,
                                   report=report, gguf=gguf, result=result, seconds=seconds)
         finally:
             kb.store.drop()
@@ -157,6 +159,8 @@ def test_gate_compares_the_systems_and_decides(done):
     heldout = done.result["evaluation"]["heldout"]
     assert set(heldout) == {"base", "merged", "quantized", "lora"}
     assert all(m["n"] == 2 and 0 <= m["citation_precision"] <= 1 for m in heldout.values())
+    assert done.progress[:2] == [("base on heldout", 1, 2), ("base on heldout", 2, 2)]  # after each answer
+    assert {what for what, _, _ in done.progress} == {f"{s} on heldout" for s in heldout}
     assert done.result["passed"] and json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["passed"]
     gained = done.result["gains"]["vs_base"]["heldout"]  # served minus base, recorded in the manifest too
     assert gained["citation_precision"] == round(heldout["lora"]["citation_precision"]
