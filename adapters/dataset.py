@@ -123,9 +123,10 @@ def decline_example(question: str, type_: str, hits: list[Hit], shape: PromptSha
     return record(question, "decline", type_, shape, sources, DECLINE_SENTENCE, None, None)
 
 
-def lacks_answer(cand: Candidate, gold: Hit, max_overlap: float = 0.6) -> Callable[[Hit], bool]:
-    """True for chunks that could answer: the gold, any chunk holding the evidence or `max_overlap` of the
-    answer's words (lower keeps only chunks clearly about something else in the refusal's sources)."""
+def answers_it(cand: Candidate, gold: Hit, max_overlap: float) -> Callable[[Hit], bool]:
+    """A predicate, true for chunks that could answer: the gold, any chunk holding the evidence or `max_overlap`
+    of the answer's words (DatasetConfig.decline_overlap; lower keeps only chunks clearly about something else
+    in the refusal's sources)."""
     words = content_words(" ".join(cand.sentences))
 
     def could_answer(h: Hit) -> bool:
@@ -193,7 +194,7 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
                 continue
             hits = search(question)
             if rng.random() < cfg.decline_share:
-                could_answer = lacks_answer(cand, chunk, cfg.decline_overlap)
+                could_answer = answers_it(cand, chunk, cfg.decline_overlap)
                 add(decline_example(question, cand.kind, hits, shape, could_answer), held)
             else:
                 add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources),

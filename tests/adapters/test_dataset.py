@@ -11,10 +11,10 @@ from adapters.dataset import (
     EvalGuard,
     PromptShape,
     answer_example,
+    answers_it,
     build,
     decline_example,
     holds,
-    lacks_answer,
     verify_no_leak,
 )
 from adapters.errors import EvalLeak
@@ -78,14 +78,15 @@ def test_refusal_cites_nothing_and_hides_every_chunk_holding_the_answer():
     gold, cand = overfit_candidate()
     copy = chunk("copy", OVERFIT + "\nMás texto.", "Sobreajuste")  # an overlapping chunk with the same sentences
     other = chunk("d1", GRADIENT, "Descenso del gradiente", page=7)
-    example = decline_example(cand.question, cand.kind, [gold, copy, other], SHAPE, lacks_answer(cand, gold))
+    could_answer = answers_it(cand, gold, DatasetConfig().decline_overlap)
+    example = decline_example(cand.question, cand.kind, [gold, copy, other], SHAPE, could_answer)
     assert example["kind"] == "decline" and example["gold_source"] is None and example["gold"] == []
     answer = example["messages"][-1]["content"]
     assert answer == DECLINE_SENTENCE and model_declined(answer)
     assert attribute(answer, [other.text]).citations == []
     user = example["messages"][1]["content"]
     assert "[1] Clase 1, pág. 7" in user and "[2]" not in user
-    assert decline_example("q", "x", [gold], SHAPE, lacks_answer(cand, gold)) is None  # nothing left to show
+    assert decline_example("q", "x", [gold], SHAPE, could_answer) is None  # nothing left to show
 
 
 def test_decline_overlap_keeps_chunks_that_hold_the_answer_in_part_out_of_a_refusal():
@@ -95,9 +96,10 @@ def test_decline_overlap_keeps_chunks_that_hold_the_answer_in_part_out_of_a_refu
     share = overlap(set(words), content_words(partial.text))
     assert 0 < share < 0.6
     other = chunk("d1", GRADIENT, "Descenso del gradiente", page=7)
-    lenient = decline_example(cand.question, cand.kind, [gold, partial, other], SHAPE, lacks_answer(cand, gold))
+    lenient = decline_example(cand.question, cand.kind, [gold, partial, other], SHAPE,
+                              answers_it(cand, gold, DatasetConfig().decline_overlap))
     strict = decline_example(cand.question, cand.kind, [gold, partial, other], SHAPE,
-                             lacks_answer(cand, gold, max_overlap=share))
+                             answers_it(cand, gold, max_overlap=share))
     assert "pág. 9" in lenient["messages"][1]["content"]  # default: a chunk with a third of the answer is shown
     user = strict["messages"][1]["content"]
     assert "pág. 9" not in user and "[1] Clase 1, pág. 7" in user and "[2]" not in user
