@@ -17,6 +17,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from knowledge.settings import LORA_SCALE_MAX
+
 from .config import RunPaths, read_json, sha256_file, write_json
 from .errors import AdapterError, ArtifactMissing
 from .export import MANIFEST
@@ -40,8 +42,9 @@ def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bo
     """Point the generator at an exported GGUF whose gate passed (or any, with force); with `runtime_lora`, at
     the base GGUF plus the exported adapter GGUF instead (None: the form the gate checked), applied at
     `lora_scale` (0 = the base, 1 = as trained) when given."""
-    if lora_scale is not None and not 0 <= lora_scale <= 2:
-        raise AdapterError(f"lora scale {lora_scale} is outside 0..2 (0 = the base model, 1 = as trained)")
+    if lora_scale is not None and not 0 <= lora_scale <= LORA_SCALE_MAX:
+        raise AdapterError(f"lora scale {lora_scale} is outside 0..{LORA_SCALE_MAX:g} "
+                           "(0 = the base model, 1 = as trained)")
     manifest_path = locate(target)
     manifest = read_json(manifest_path, "the export's manifest")
     gguf = Path(manifest["gguf"]["path"])

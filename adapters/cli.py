@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from knowledge.settings import LORA_SCALE_MAX
+
 from .config import STAGES, Configs, RunPaths, parse_overrides, read_json
 
 adapter_app = typer.Typer(help="LoRA fine-tuning of the answer model: dataset → train → merge → export → gate.",
@@ -185,7 +187,7 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
                                                     "merged, quantized GGUF (default: the form the gate checked)")]
                 = None,
                 lora_scale: Annotated[float | None, typer.Option(
-                    min=0.0, max=2.0, help="the runtime LoRA's strength: 0 = the base model, 1 = as trained "
+                    min=0.0, max=LORA_SCALE_MAX, help="the runtime LoRA's strength: 0 = the base model, 1 = as trained "
                                            "(default: COURSEBOT_GENERATOR_LORA_SCALE)")] = None) -> None:
     """Serve a tuned GGUF (writes DATA_DIR/active_model.json), or go back with --base."""
     from .active import activate, deactivate, serving_mismatches

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CACHE_DIR = Path(os.environ.get("COURSEBOT_CACHE", Path.home() / ".cache" / "coursebot"))
+LORA_SCALE_MAX = 2.0  # llama.cpp's LoRA scale: 0 = the base model, 1 = as trained, above 1 = amplified
 
 
 class Settings(BaseSettings):
@@ -65,8 +66,8 @@ class Settings(BaseSettings):
         description="GGUF file name in MODELS_DIR, a path, or 'hf:REPO/FILE' on connected machines")
     generator_lora: str = Field("", description="LoRA adapter GGUF llama.cpp applies to the generator at load "
                                 "(runtime LoRA; '' = none)")
-    generator_lora_scale: float = Field(1.0, ge=0.0, le=2.0, description="strength of the LoRA adapter: 1 = as "
-                                        "trained, 0 = the base model, in between a blend")
+    generator_lora_scale: float = Field(1.0, ge=0.0, le=LORA_SCALE_MAX, description="strength of the LoRA "
+                                        "adapter: 1 = as trained, 0 = the base model, in between a blend")
     n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
     n_ctx: int = 2048
     max_answer_tokens: int = 200
