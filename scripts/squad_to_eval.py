@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/squad_to_eval.py ../shared/eval/public/squad-es/dev-v2.0-es_small.json \
         --out data/public-eval/squad-es-v2 --articles 4 --questions 60
-    coursebot eval data/public-eval/squad-es-v2/qa.jsonl --corpus data/public-eval/squad-es-v2/corpus ...
+    coursebot eval data/public-eval/squad-es-v2/squad-es-v2.jsonl --corpus data/public-eval/squad-es-v2/corpus ...
     scripts/train_adapter.py --run=RUN --stages=gate \
-        --eval_sets=data/public-eval/squad-es-v2/qa.jsonl:data/public-eval/squad-es-v2/corpus
+        --eval_sets=data/public-eval/squad-es-v2/squad-es-v2.jsonl:data/public-eval/squad-es-v2/corpus
 
 The 40 dev questions are too few to tell two generators apart on abstention (6 unanswerable items). SQuAD 2.0
 (SQuAD-es) has hundreds of questions written to look answerable from a paragraph that does not answer them —
@@ -65,7 +65,8 @@ def convert(data: dict, articles: int, questions: int, seed: int) -> tuple[dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("squad", type=Path, help="a SQuAD-layout JSON file (data → paragraphs → context, qas)")
-    parser.add_argument("--out", type=Path, required=True, help="a new folder: corpus/ and qa.jsonl go there")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="a new folder: corpus/ and OUT-NAME.jsonl (named after the folder) go there")
     parser.add_argument("--articles", type=int, default=4, help="articles drawn as the corpus (default 4)")
     parser.add_argument("--questions", type=int, default=60, help="questions drawn from them (default 60)")
     parser.add_argument("--seed", type=int, default=0)
@@ -84,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         path = args.out / "corpus" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    (args.out / "qa.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
+    qa = args.out / f"{args.out.name}.jsonl"  # the gate names an evaluation set after its file
+    qa.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
                                        encoding="utf-8")
     no = sum(not i["answerable"] for i in items)
     print(f"{len(files)} paragraphs of {len({r.split('/')[0] for r in files})} articles → {args.out / 'corpus'}")
-    print(f"{len(items)} questions ({len(items) - no} answerable, {no} unanswerable) → {args.out / 'qa.jsonl'}")
+    print(f"{len(items)} questions ({len(items) - no} answerable, {no} unanswerable) → {qa}")
     return 0
 
 

@@ -77,7 +77,7 @@ def test_each_paragraph_is_a_gold_file_and_the_questions_alternate_answerable_an
         "volcanes/parrafo-02.md"]
     assert (corpus / "energia-solar/parrafo-01.md").read_text().startswith("# Energía solar (párrafo 1)\n\n")
 
-    items = load_items(tmp_path / "out/qa.jsonl")
+    items = load_items(tmp_path / "out/out.jsonl")
     assert [i.answerable for i in items] == [True, False, True, False, True, False]
     for item in items:
         if item.answerable:
@@ -90,10 +90,10 @@ def test_each_paragraph_is_a_gold_file_and_the_questions_alternate_answerable_an
 
     again = convert(tmp_path, "--out", str(tmp_path / "again"), "--articles", "2", "--questions", "6")
     assert again.returncode == 0
-    assert (tmp_path / "again/qa.jsonl").read_text() == (tmp_path / "out/qa.jsonl").read_text()  # seeded
+    assert (tmp_path / "again/again.jsonl").read_text() == (tmp_path / "out/out.jsonl").read_text()  # seeded
     other = convert(tmp_path, "--out", str(tmp_path / "other"), "--articles", "2", "--questions", "6", "--seed", "3")
     assert other.returncode == 0
-    assert (tmp_path / "other/qa.jsonl").read_text() != (tmp_path / "out/qa.jsonl").read_text()
+    assert (tmp_path / "other/other.jsonl").read_text() != (tmp_path / "out/out.jsonl").read_text()
 
 
 def test_bad_input_is_refused_and_nothing_is_written(tmp_path):
@@ -115,7 +115,7 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path):
 
 def test_coursebot_eval_scores_retrieval_on_the_converted_set(settings, tmp_path):
     assert convert(tmp_path, "--out", str(tmp_path / "out"), "--questions", "6").returncode == 0
-    corpus, qa = tmp_path / "out/corpus", tmp_path / "out/qa.jsonl"
+    corpus, qa = tmp_path / "out/corpus", tmp_path / "out/out.jsonl"
     env = {**os.environ, "COURSEBOT_DATA_DIR": str(settings.data_dir), "WEAVIATE_URL": settings.weaviate_url,
            "WEAVIATE_GRPC_PORT": str(settings.weaviate_grpc_port), "COURSEBOT_MODELS_DIR": str(settings.models_dir)}
     try:
@@ -134,7 +134,7 @@ def test_coursebot_eval_scores_retrieval_on_the_converted_set(settings, tmp_path
 def test_squad_es_v2_gives_a_balanced_set_whose_key_facts_are_in_their_gold_paragraphs(tmp_path):
     ran = convert(tmp_path, "--out", str(tmp_path / "out"), "--articles", "4", "--questions", "60", squad=SQUAD_V2)
     assert ran.returncode == 0, ran.stderr
-    items = load_items(tmp_path / "out/qa.jsonl")
+    items = load_items(tmp_path / "out/out.jsonl")
     assert len(items) == 60 and sum(i.answerable for i in items) == 30
     for item in items:
         if item.answerable:
