@@ -13,12 +13,14 @@ below `merged` on citation precision or abstention (what quantization may cost),
 missing or differs from the training one.
 
 Reads   GGUF/manifest.json (and through it the dataset, adapter and merged folders)
-Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"
+Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"; GGUF/gate.partial.json while it runs (a gate
+        run again after an interruption resumes from it)
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from .train import TEMPLATE
 log = logging.getLogger(__name__)
 
 GATE = "gate.json"
+PARTIAL = "gate.partial.json"  # the (system, set) evaluations done so far, for a resume
 SYSTEMS = ("base", "merged", "quantized", "lora")
 GATED = ("citation_precision", "abstention")  # what quantization must not cost
 
@@ -205,12 +208,25 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
                                                 lora_path=Path(lora))
     if not manifest["base"]["gguf"]:
         makers.pop("base")  # a hub/folder base has no GGUF to serve; the gate compares merged and quantized
-    evaluation: dict = {name: {} for name in items}
+    # each finished (system, set) is kept in PARTIAL, so an interrupted gate (an hour or more on the 1.5B) resumes
+    # where it stopped — when nothing it measures changed: config, models, items and indexes
+    key = sha256_text(json.dumps({"config": as_dict(cfg), "gguf": manifest["gguf"]["sha256"],
+                                  "adapter": manifest["adapter"]["sha256"], "n_ctx": n_ctx, "shape": as_dict(shape),
+                                  "items": {name: [i.id for i in qa] for name, qa in items.items()},
+                                  "indexes": {name: view.store.checksum() for name, view in views.items()}},
+                                 sort_keys=True, default=str))
+    partial_path = manifest_path.parent / PARTIAL
+    kept = json.loads(partial_path.read_text(encoding="utf-8")) if partial_path.is_file() else {}
+    evaluation: dict = kept["evaluation"] if kept.get("key") == key else {name: {} for name in items}
     for system, make in makers.items():
+        todo = [name for name in items if system not in evaluation[name]]
+        if not todo:
+            continue
         generator = make()  # one model in memory at a time
-        for name, qa in items.items():
-            evaluation[name][system] = evaluate(views[name], generator, qa, shape,
+        for name in todo:
+            evaluation[name][system] = evaluate(views[name], generator, items[name], shape,
                                                 progress and partial(progress, f"{system} on {name}"))
+            write_json(partial_path, {"key": key, "evaluation": evaluation})
         del generator
         gc.collect()
 
@@ -226,5 +242,6 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
     manifest["gate"] = {"passed": verdict.passed, "reasons": verdict.reasons, "max_drop": cfg.max_drop,
                         "served": served, "improves_on_base": result["gains"]["improves"]}
     write_json(manifest_path, manifest)
+    partial_path.unlink(missing_ok=True)
     return result
 

