@@ -210,8 +210,9 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
         makers.pop("base")  # a hub/folder base has no GGUF to serve; the gate compares merged and quantized
     # each finished (system, set) is kept in PARTIAL, so an interrupted gate (an hour or more on the 1.5B) resumes
     # where it stopped — when nothing it measures changed: config, models, items and indexes
-    key = sha256_text(json.dumps({"config": as_dict(cfg), "gguf": manifest["gguf"]["sha256"],
-                                  "adapter": manifest["adapter"]["sha256"], "n_ctx": n_ctx, "shape": as_dict(shape),
+    key = sha256_text(json.dumps({"config": as_dict(cfg), "base": manifest["base"].get("sha256"),
+                                  "gguf": manifest["gguf"]["sha256"], "adapter": manifest["adapter"]["sha256"],
+                                  "n_ctx": n_ctx, "shape": as_dict(shape),
                                   "items": {name: [i.id for i in qa] for name, qa in items.items()},
                                   "indexes": {name: view.store.checksum() for name, view in views.items()}},
                                  sort_keys=True, default=str))
