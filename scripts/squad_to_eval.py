@@ -22,14 +22,14 @@ import json
 import random
 import re
 import sys
-import unicodedata
 from itertools import chain, zip_longest
 from pathlib import Path
 
+from knowledge.text import fold
+
 
 def slug(title: str) -> str:
-    ascii_ = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")[:60] or "articulo"
+    return re.sub(r"[^a-z0-9]+", "-", fold(title)).strip("-")[:60] or "articulo"
 
 
 def convert(data: dict, articles: int, questions: int, seed: int) -> tuple[dict[str, str], list[dict]]:
@@ -46,17 +46,12 @@ def convert(data: dict, articles: int, questions: int, seed: int) -> tuple[dict[
             files[path] = f"# {title} (párrafo {n})\n\n{paragraph['context'].strip()}\n"
             for qa in paragraph["qas"]:
                 texts = sorted({a["text"].strip() for a in qa.get("answers", []) if a["text"].strip()}, key=len)
-                if qa.get("is_impossible") or not texts:
-                    unanswerable.append({"id": f"squad-{qa['id']}", "question": qa["question"].strip(),
-                                         "answerable": False, "gold": [], "must_include": [], "answer": "",
-                                         "type": "out_of_scope", "week": None})
-                else:
-                    answerable.append({"id": f"squad-{qa['id']}", "question": qa["question"].strip(),
-                                       "answerable": True, "gold": [{"file": path}],
-                                       "must_include": [texts[0].lower()], "answer": texts[0],
-                                       "type": "fact", "week": None})
-    half = questions // 2 if unanswerable else questions
-    picked_yes = rng.sample(answerable, min(len(answerable), questions - min(half, len(unanswerable))))
+                ok = bool(texts) and not qa.get("is_impossible")
+                (answerable if ok else unanswerable).append({
+                    "id": f"squad-{qa['id']}", "question": qa["question"].strip(), "answerable": ok,
+                    "gold": [{"file": path}] if ok else [], "must_include": [texts[0].lower()] if ok else [],
+                    "answer": texts[0] if ok else "", "type": "fact" if ok else "out_of_scope", "week": None})
+    picked_yes = rng.sample(answerable, min(len(answerable), questions - min(questions // 2, len(unanswerable))))
     picked_no = rng.sample(unanswerable, min(len(unanswerable), questions - len(picked_yes)))
     items = [i for i in chain.from_iterable(zip_longest(picked_yes, picked_no)) if i is not None]
     return files, items
@@ -86,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     qa = args.out / f"{args.out.name}.jsonl"  # the gate names an evaluation set after its file
-    qa.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items),
-                                       encoding="utf-8")
+    qa.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
     no = sum(not i["answerable"] for i in items)
     print(f"{len(files)} paragraphs of {len({r.split('/')[0] for r in files})} articles → {args.out / 'corpus'}")
     print(f"{len(items)} questions ({len(items) - no} answerable, {no} unanswerable) → {qa}")
