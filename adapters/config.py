@@ -35,6 +35,9 @@ class DatasetConfig:
     # chunks, so a model does not learn to decline sources that hold the answer in part)
     decline_overlap: float = 0.6
     offtopic: int = 24  # questions the course never covers (templates), answered with the refusal
+    # questions that look answerable from the sources retrieved for them and are not — a field term the course
+    # never names, who made or when a term it defines — answered with the refusal (questions.FIELD_TERMS)
+    near_misses: int = 48
     heldout_share: float = 0.15  # share of chunks kept out of training (validation loss and the gate)
     informal_share: float = 0.3  # share of questions rewritten as students type them (no ¿, accents, caps)
     english_share: float = 0.08  # share of questions asked in English (answered from the Spanish sources)

@@ -4,8 +4,10 @@ For each chunk, `adapters.questions` proposes questions whose answer the chunk h
 question are what the retriever returns for it (realistic distractors), with the gold chunk put at a random
 place among them; the prompt is made by `knowledge.prompt` (same system prompt, same numbering, same
 trimming), and the answer copies the chunk's sentences with the gold's number, [n]. A share of questions is
-shown *without* any chunk holding the answer, and questions the course never covers are added: the answer
-to both is the pipeline's refusal, citing nothing (https://arxiv.org/abs/2403.10131 for the recipe).
+shown *without* any chunk holding the answer, and questions the course never covers are added, as are near
+misses — questions that look answerable from the sources retrieved for them (a field term the course never
+names, who made or when a term it defines) and are not: the answer to all of them is the pipeline's refusal,
+citing nothing (https://arxiv.org/abs/2403.10131 for the recipe).
 
 Chunks are split into training and held-out by a hash of their id, so no held-out chunk (nor a question
 about it) is trained on. Evaluation questions (../shared/eval) are dropped, and the written files are
@@ -32,11 +34,24 @@ from knowledge.citations import strip_markers
 from knowledge.evaluation import QAItem, items_digest, load_items, matches
 from knowledge.prompt import DECLINE_SENTENCE, Source, build_messages, select_sources, system_prompt
 from knowledge.retrieval import Hit
-from knowledge.text import content_words, overlap, split_sentences
+from knowledge.text import content_words, fold, overlap, split_sentences
 
 from .config import DatasetConfig, as_dict, sha256_file, write_json
 from .errors import EvalLeak
-from .questions import OFFTOPIC, Candidate, candidates, informal, normalize
+from .questions import (
+    FIELD_TERMS,
+    OFFTOPIC,
+    Candidate,
+    absent_term_question,
+    candidates,
+    defined_terms,
+    informal,
+    names,
+    normalize,
+    origin_question,
+    origin_term,
+    says_origin,
+)
 
 TRAIN, VAL, HELDOUT, CONFIG = "train.jsonl", "val.jsonl", "heldout.jsonl", "dataset_config.json"
 EXTRA_HITS = 3  # retrieved beyond answer_k, so that removing the gold still leaves enough distractors
@@ -221,13 +236,57 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
                 continue
             add(admin_example(item, chunks, search(item.question), shape), False)
 
+    near = near_misses(chunks, search, cfg, shape, guard, stats)
+    for example, held in near:
+        if held:
+            out["heldout"].append(heldout_item(example["question"], Candidate(example["question"], (), (), "near_miss"),
+                                               None, len(out["heldout"])))
     held_questions = digests(i["question"] for i in out["heldout"])
     kept = [e for e in out["train"] if not digests([e["question"]]) & held_questions]
     stats["dropped_heldout_overlap"] += len(out["train"]) - len(kept)
     rng.shuffle(kept)
+    # near misses come from their own random stream and are slotted in after the shuffle, so the rest of the
+    # dataset (and the writer's cached answers for it) stays what it was without them
+    slot = random.Random(f"{cfg.seed}:slots")
+    for example, held in near:
+        if not held and digests([example["question"]]) & held_questions:
+            stats["dropped_heldout_overlap"] += 1
+            continue
+        rows = out["val"] if held else kept
+        rows.insert(slot.randrange(len(rows) + 1), example)
     out["train"] = kept[: cfg.max_examples] if cfg.max_examples else kept
     verify_no_leak(out["train"] + out["val"], guard)
     out["guard"] = {"eval_items": len(guard.items), "overlap": 0}
+    return out
+
+
+def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape, guard: EvalGuard,
+                stats: Counter) -> list[tuple[dict, bool]]:
+    """(refusal example, held out) for `cfg.near_misses` questions about the course's neighbourhood that its
+    sources do not answer: field terms the whole course never names, and who made or when a term it defines
+    (kept only when no source shown says who or when). Alternating, each question once."""
+    rng = random.Random(f"{cfg.seed}:near")
+    corpus = fold("\n".join(c.text for c in chunks))
+    absent = [term for term, stem in FIELD_TERMS if not names(corpus, stem)]
+    defining = [(c, t) for c in chunks for t in defined_terms(c) if origin_term(t)]
+    out, asked = [], set()
+    for i in range(cfg.near_misses * 3):  # bounded: a course may offer fewer than asked for
+        if len(out) >= cfg.near_misses or not (absent or defining):
+            break
+        if (i % 2 == 0 and absent) or not defining:
+            cand, origin = absent_term_question(rng.choice(absent), rng.choice(chunks), rng), False
+        else:
+            cand, origin = origin_question(rng.choice(defining)[1], rng), True
+        question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
+        if fold(question) in asked or guard.blocks(question) or guard.blocks(cand.question):
+            continue
+        asked.add(fold(question))
+        sources = shape.sources(search(question), question)
+        if not sources or (origin and any(says_origin(s.text) for s in sources)):
+            stats["dropped_near_miss"] += 1  # the pipeline declines without the model, or a source may answer
+            continue
+        example = record(question, "decline", "near_miss", shape, sources, DECLINE_SENTENCE, None, None)
+        out.append((example, is_heldout(question, cfg.heldout_share, cfg.seed)))
     return out
 
 

@@ -25,7 +25,7 @@ class Candidate:
     question: str
     sentences: tuple[str, ...]  # the answer, one claim per sentence, without citation markers
     evidence: tuple[str, ...]  # chunk text the answer rests on (each must survive source trimming)
-    kind: str  # definition | keyvalue | code | heading | fact | list | comparison | admin | offtopic
+    kind: str  # definition | keyvalue | code | heading | fact | list | comparison | admin | offtopic | near_miss
     facts: tuple[str, ...] = ()  # key facts a correct answer contains (the held-out set's must_include)
     question_en: str = ""  # the same question as an English-speaking student asks it ("" = not asked in English)
 
@@ -198,23 +198,38 @@ def _sentence(text: str) -> str:
     return text if text[-1:] in ".!?…" else text + "."
 
 
+def defined(sentence: str) -> tuple[str, str, str] | None:
+    """'El sobreajuste es cuando …' → ('el sobreajuste', 'es', 'cuando …'): a definition worth asking about."""
+    m = _DEFINITION.match(sentence.rstrip("."))
+    if not m or len(sentence) > 320:
+        return None
+    term = lower_first(m.group("term").strip())
+    if not good_term(term) or not is_sentence(sentence):
+        return None
+    return term, m.group("verb").lower(), m.group("rest")
+
+
+def defined_terms(hit: Hit) -> list[str]:
+    """The terms a chunk defines, in order."""
+    return list(dict.fromkeys(d[0] for b in read_blocks(hit) if b.kind == "prose"
+                              for d in map(defined, split_sentences(b.text)) if d))
+
+
 def definitions(blocks: list[Block]) -> list[Candidate]:
     out = []
     for block in (b for b in blocks if b.kind == "prose"):
         for sentence in split_sentences(block.text):
-            m = _DEFINITION.match(sentence.rstrip("."))
-            if not m or len(sentence) > 320:
+            d = defined(sentence)
+            if d is None:
                 continue
-            term, verb = lower_first(m.group("term").strip()), m.group("verb").lower()
-            if not good_term(term) or not is_sentence(sentence):
-                continue
+            term, verb, rest = d
             form = _DEFINITION_QUESTIONS[verb]
-            if verb in ("es", "son") and _NUMBER.search(m.group("rest")[:40]):
+            if verb in ("es", "son") and _NUMBER.search(rest[:40]):
                 form = "¿Cuál es {t}?" if verb == "es" else "¿Cuáles son {t}?"  # a value, not a concept
             question = form.format(t=term)
             english = "" if form.startswith("¿Cuál") else _DEFINITION_EN[len(out) % 3].format(t=term)
             out.append(Candidate(question, (_sentence(sentence),), (sentence,), "definition",
-                                 key_facts(m.group("rest"), question), english))
+                                 key_facts(rest, question), english))
     return out
 
 
@@ -504,6 +519,75 @@ def informal(question: str, rng: random.Random) -> str:
     if rng.random() < 0.5:
         q = q.rstrip("?.")
     return q
+
+
+# -- near misses: questions that look answerable from sources about the same thing, and are not ---------------
+# Terms of the field an applied-AI course may never name, each with the (folded) stem that names it. The dataset
+# stage asks only about those the indexed course never names, so retrieval returns chunks on neighbouring topics:
+# the near miss a model must decline instead of answering from memory (SQuAD 2.0's adversarial questions are of
+# this kind: https://arxiv.org/abs/1806.03822). Written for this project.
+FIELD_TERMS = (
+    ("XGBoost", "xgboost"), ("LightGBM", "lightgbm"), ("CatBoost", "catboost"), ("AdaBoost", "adaboost"),
+    ("DBSCAN", "dbscan"), ("t-SNE", "t-sne"), ("UMAP", "umap"), ("Isolation Forest", "isolation forest"),
+    ("las redes generativas adversarias", "generativas adversarias"), ("los autoencoders variacionales",
+    "variacional"), ("Q-learning", "q-learning"), ("las máquinas de Boltzmann", "boltzmann"),
+    ("los modelos ocultos de Markov", "markov"), ("las redes LSTM", "lstm"), ("word2vec", "word2vec"),
+    ("los modelos de difusión", "modelos de difusion"), ("el clustering espectral", "clustering espectral"),
+    ("los procesos gaussianos", "procesos gaussianos"), ("la regresión de Poisson", "poisson"),
+    ("el algoritmo EM", "algoritmo em"), ("las redes bayesianas", "redes bayesianas"), ("el muestreo de Gibbs",
+    "gibbs"), ("el aprendizaje federado", "federado"), ("AutoML", "automl"), ("los valores SHAP", "shap"),
+    ("LIME", "lime"), ("la optimización bayesiana", "optimizacion bayesiana"), ("ARIMA", "arima"),
+    ("el filtro de Kalman", "kalman"), ("YOLO", "yolo"), ("las redes siamesas", "siames"),
+    ("la regresión cuantílica", "cuantil"), ("el análisis discriminante lineal", "discriminante"),
+    ("las redes de Hopfield", "hopfield"), ("el algoritmo Apriori", "apriori"), ("los mapas autoorganizados",
+    "autoorganizad"), ("el aprendizaje por refuerzo", "aprendizaje por refuerzo"), ("las redes de cápsulas",
+    "capsula"), ("el perceptrón multicapa", "multicapa"), ("la validación de Monte Carlo", "monte carlo"),
+)
+_ABSENT_QUESTIONS = ("¿Qué {es} {t}?", "¿Para qué {sirve} {t}?", "¿Cómo se {usa} {t} en {doc}?",
+                     "¿Qué dice {doc} sobre {t}?", "¿Cuáles son las ventajas de {t}?", "explícame {t}",
+                     "cómo {funciona} {t}?", "¿Qué hiperparámetros {tiene} {t}?")
+_ORIGIN_QUESTIONS = ("¿Quién propuso {u}?", "¿En qué año se {inventó} {u}?", "¿Quién creó {u} y cuándo?",
+                     "¿Quién inventó {u}?", "¿En qué año {apareció} {u}?", "quién desarrolló {u}?")
+# a source that says who made something or when: a year, or the verbs and nouns of authorship (folded)
+_ORIGIN = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b|\b(?:propu|propon|invent|creo\b|cread|creador|desarroll|introdu"
+                     r"|autor|fundad|disen|publica)")
+
+
+def names(folded_text: str, stem: str) -> bool:
+    """The folded text names the term: its stem at a word start."""
+    return re.search(rf"(?<![\w-]){re.escape(stem)}", folded_text) is not None
+
+
+def absent_term_question(term: str, hit: Hit, rng: random.Random) -> Candidate:
+    """A question about a term the course never names, sometimes 'in' one of its documents."""
+    n = 1 if fold(term).startswith(("los ", "las ")) else 0
+    question = rng.choice(_ABSENT_QUESTIONS).format(
+        t=term, doc=doc_name(hit, rng), es=("es", "son")[n], sirve=("sirve", "sirven")[n],
+        usa=("usa", "usan")[n], funciona=("funciona", "funcionan")[n], tiene=("tiene", "tienen")[n])
+    return Candidate(question.replace(" de el ", " del "), (), (), "near_miss")
+
+
+# stems (content_words) of nouns too plain to ask who invented them: 'los parámetros', 'el verdadero desafío'
+_PLAIN = {"proces", "parame", "datos", "modelo", "result", "valor", "valore", "funcio", "metodo", "variab",
+          "ejempl", "proble", "objeti", "desafi", "verdad", "estruc", "tipo", "tipos", "paso", "pasos", "idea",
+          "concep", "caso", "casos", "forma", "parte", "cosa", "salida", "entrad", "codigo", "archiv", "clase"}
+
+
+def origin_term(term: str) -> bool:
+    """A defined term worth asking who made: a named thing ('la retropropagación'), not 'un proceso'."""
+    return fold(term).split()[0] not in ("un", "una", "unos", "unas") and bool(content_words(term) - _PLAIN)
+
+
+def origin_question(term: str, rng: random.Random) -> Candidate:
+    """Who made a term the course defines, or when: what slides and notebooks rarely say."""
+    n = 1 if fold(term).startswith(("los ", "las ")) else 0
+    question = rng.choice(_ORIGIN_QUESTIONS).format(u=term, inventó=("inventó", "inventaron")[n],
+                                                    apareció=("apareció", "aparecieron")[n])
+    return Candidate(question, (), (), "near_miss")
+
+
+def says_origin(text: str) -> bool:
+    return _ORIGIN.search(fold(text)) is not None
 
 
 # Topics no course of this kind covers; answered with the refusal. Written for this project, not taken from

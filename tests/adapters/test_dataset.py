@@ -18,12 +18,13 @@ from adapters.dataset import (
     verify_no_leak,
 )
 from adapters.errors import EvalLeak
-from adapters.questions import candidates
+from adapters.questions import FIELD_TERMS, candidates, says_origin
+from adapters.writer import prompt_sources
 from knowledge.abstention import model_declined
 from knowledge.citations import attribute
 from knowledge.prompt import DECLINE_SENTENCE, build_messages, select_sources, system_prompt
 from knowledge.retrieval import Hit
-from knowledge.text import content_words, overlap
+from knowledge.text import content_words, fold, overlap
 from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk, course
 
 SHAPE = PromptShape("Curso de prueba", k=4, max_sources=3, max_chars_per_source=600, max_total_chars=1500)
@@ -158,7 +159,8 @@ def test_hand_written_pairs_cite_the_chunk_their_gold_names(tmp_path):
 
 def test_english_questions_are_answered_from_the_spanish_sources_with_citations():
     chunks = course()
-    cfg = DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0, decline_share=0.0, english_share=1.0)
+    cfg = DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0, near_misses=0, decline_share=0.0,
+                        english_share=1.0)
     result = build(chunks, lexical_search(chunks), cfg, SHAPE)
     english = [e for e in result["train"] if e["question"].isascii() or e["question"].startswith(("What", "what"))]
     assert english, [e["question"] for e in result["train"]]
@@ -169,3 +171,54 @@ def test_english_questions_are_answered_from_the_spanish_sources_with_citations(
     none = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0,
                                                                 decline_share=0.0, english_share=0.0), SHAPE)
     assert not any(e["messages"][-1]["content"].startswith(ENGLISH_LEAD) for e in none["train"])
+
+
+BACKPROP = ("Retropropagación\nLa retropropagación es el algoritmo que calcula el gradiente de la pérdida capa por "
+            "capa. Fue propuesta por Rumelhart, Hinton y Williams en 1986.")
+BOOSTING = "Boosting\nXGBoost es una implementación del boosting por gradiente muy usada en competencias."
+
+
+def near_course() -> list[Hit]:
+    return [*course(), chunk("c-backprop", BACKPROP, "Retropropagación", page=9),
+            chunk("c-boosting", BOOSTING, "Boosting", page=11)]
+
+
+def test_near_misses_are_refusals_whose_sources_do_not_answer_them():
+    chunks = near_course()
+    cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", offtopic=0, near_misses=40)
+    result = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    near = [e for e in result["train"] + result["val"] if e["type"] == "near_miss"]
+    assert len(near) >= 10
+    corpus = fold(" ".join(c.text for c in chunks))
+    absent = [stem for _, stem in FIELD_TERMS if stem not in corpus]
+    origins = 0
+    for e in near:
+        assert e["kind"] == "decline" and e["gold_source"] is None and not e["gold"]
+        assert e["messages"][-1]["content"] == DECLINE_SENTENCE
+        shown = fold(" ".join(prompt_sources(e)))
+        asked = fold(e["question"])
+        assert shown  # the sources are there: the model, not the pipeline, must decline
+        named = [stem for stem in absent if stem in asked]
+        if named:  # a field term the course never names
+            assert not any(stem in shown for stem in named)
+        else:  # who made a term the course defines, or when: no source shown says it
+            origins += 1
+            assert not says_origin(shown)
+    assert origins and len(near) - origins
+    # the course names XGBoost (only who made it may be asked) and says who proposed backpropagation (never asked)
+    assert "xgboost" not in absent and any("xgboost" in fold(e["question"]) for e in near)
+    assert not any("retropropagacion" in fold(e["question"]) for e in near)
+    held = [i for i in result["heldout"] if i["type"] == "near_miss"]
+    assert held and all(not i["answerable"] and not i["gold"] for i in held)
+    assert {i["question"] for i in held}.isdisjoint(e["question"] for e in result["train"])
+
+
+def test_near_misses_leave_the_rest_of_the_dataset_as_it_was():
+    chunks = near_course()
+    without = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=0),
+                    SHAPE)
+    with_near = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=20),
+                      SHAPE)
+    for split in ("train", "val"):
+        assert [e["id"] for e in without[split]] == [e["id"] for e in with_near[split] if e["type"] != "near_miss"]
+    assert any(e["type"] == "near_miss" for e in with_near["train"])

@@ -3,9 +3,11 @@
 import random
 
 from adapters.questions import (
+    absent_term_question,
     article,
     candidates,
     clean_heading,
+    defined_terms,
     doc_name,
     good_term,
     informal,
@@ -13,7 +15,11 @@ from adapters.questions import (
     item_lists,
     key_facts,
     lower_first,
+    names,
+    origin_question,
+    origin_term,
     read_blocks,
+    says_origin,
     slide_lists,
 )
 from tests.adapters.conftest import GRADIENT, KNN, OVERFIT, SCHEDULE, chunk
@@ -144,3 +150,30 @@ def test_questions_also_come_in_english_for_kinds_that_read_well():
     found = candidates(chunk("g", GRADIENT, "Descenso del gradiente"), random.Random(0), 5)
     english = [c.question_en for c in found if c.question_en]
     assert english and all(q.isascii() or "«" in q for q in english)
+
+
+def test_near_miss_questions_agree_with_their_term_and_read_as_students_ask():
+    rng = random.Random(3)
+    hit = chunk("c-gradient", GRADIENT, "Descenso del gradiente")
+    plural = {absent_term_question("las redes siamesas", hit, rng).question for _ in range(60)}
+    assert "¿Qué son las redes siamesas?" in plural and "¿Para qué sirven las redes siamesas?" in plural
+    assert not any(" es las " in q or " sirve las " in q or " tiene las " in q for q in plural)
+    single = {absent_term_question("el filtro de Kalman", hit, rng).question for _ in range(60)}
+    assert "¿Cuáles son las ventajas del filtro de Kalman?" in single and not any(" de el " in q for q in single)
+    assert any("Clase 1" in q for q in single)  # asked "in" one of the course's documents
+    assert all(c.kind == "near_miss" and not c.sentences for c in
+               (absent_term_question("XGBoost", hit, rng), origin_question("la validación cruzada", rng)))
+    origins = {origin_question("los árboles de decisión", rng).question for _ in range(60)}
+    assert "¿En qué año aparecieron los árboles de decisión?" in origins
+    assert not any("apareció los" in q for q in origins)
+
+
+def test_near_misses_ask_who_or_when_only_of_named_things_and_sources_that_do_not_say():
+    assert defined_terms(chunk("c-gradient", GRADIENT, "Descenso del gradiente")) == ["la tasa de aprendizaje"]
+    assert origin_term("la validación cruzada") and origin_term("el algoritmo KNN")
+    assert origin_term("la retropropagación") and not origin_term("el verdadero desafío")
+    assert not origin_term("un proceso") and not origin_term("los parámetros")
+    assert says_origin("Fue propuesta por Rumelhart en 1986.") and says_origin("Sus autores la publicaron así")
+    assert not says_origin(GRADIENT) and not says_origin(OVERFIT)
+    assert names("usamos xgboost y t-sne", "xgboost") and names("usamos xgboost y t-sne", "t-sne")
+    assert not names("la regresion lineal", "lime") and not names("sne", "t-sne")
