@@ -32,15 +32,24 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", fold(title)).strip("-")[:60] or "articulo"
 
 
+def unused(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`, … the first not taken (ends: `taken` is finite)."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
 def convert(data: dict, articles: int, questions: int, seed: int) -> tuple[dict[str, str], list[dict]]:
     """SQuAD JSON → ({corpus-relative path: Markdown}, QA items in ../shared/eval's format). Pure."""
     rng = random.Random(seed)
     pool = [a for a in data["data"] if a.get("paragraphs")]
     chosen = rng.sample(pool, min(articles, len(pool)))
-    files, answerable, unanswerable = {}, [], []
+    files, answerable, unanswerable, folders = {}, [], [], set()
     for article in chosen:
         title = " ".join(article["title"].replace("_", " ").split())  # "Southern _ California" in SQuAD-es
-        folder = slug(title)
+        folder = unused(slug(title), folders)  # two titles that fold alike ("Física", "FISICA") keep their own
+        folders.add(folder)
         for n, paragraph in enumerate(article["paragraphs"], start=1):
             path = f"{folder}/parrafo-{n:02d}.md"
             files[path] = f"# {title} (párrafo {n})\n\n{paragraph['context'].strip()}\n"

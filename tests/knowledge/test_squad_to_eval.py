@@ -96,6 +96,19 @@ def test_each_paragraph_is_a_gold_file_and_the_questions_alternate_answerable_an
     assert (tmp_path / "other/other.jsonl").read_text() != (tmp_path / "out/out.jsonl").read_text()
 
 
+def test_titles_that_fold_alike_keep_their_own_folders(tmp_path):
+    data = squad_json()
+    data["data"][1]["title"] = "ENERGIA SOLAR"  # folds to the first article's folder name
+    squad = tmp_path / "alike.json"
+    squad.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    ran = convert(tmp_path, "--out", str(tmp_path / "out"), "--articles", "2", "--questions", "8", squad=squad)
+    assert ran.returncode == 0, ran.stderr
+    corpus = tmp_path / "out/corpus"
+    assert sorted(p.parent.name for p in corpus.rglob("parrafo-01.md")) == ["energia-solar", "energia-solar-2"]
+    for item in (i for i in load_items(tmp_path / "out/out.jsonl") if i.answerable):
+        assert fold(item.must_include[0]) in fold((corpus / item.gold[0]["file"]).read_text(encoding="utf-8"))
+
+
 def test_bad_input_is_refused_and_nothing_is_written(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
