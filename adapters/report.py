@@ -6,7 +6,7 @@ from pathlib import Path
 
 SYSTEMS = ("base", "merged", "quantized", "lora")
 METRICS = ("citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
-           "total_p50_ms", "n")
+           "words_per_answer", "total_p50_ms", "n")
 
 
 def plot_losses(train: list[list[float]], val: list[list[float]], path: Path) -> Path:
@@ -51,4 +51,6 @@ def _fmt(metric: str, value) -> str:
         return "—"
     if metric.endswith("_ms"):
         return f"{value:.0f}"
+    if metric == "words_per_answer":
+        return f"{value:.1f}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)

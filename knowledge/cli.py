@@ -313,7 +313,7 @@ def evaluate(ctx: typer.Context, qa: Path,
     out.print(table)
     if "answers" in result:
         keys = ["citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
-                "ttft_p50_ms", "ttft_p95_ms", "total_p50_ms", "total_p95_ms", "n"]
+                "words_per_answer", "ttft_p50_ms", "ttft_p95_ms", "total_p50_ms", "total_p95_ms", "n"]
         table = Table("answers", *result["answers"])
         for key in keys:
             table.add_row(key, *[str(m.get(key)) for m in result["answers"].values()])

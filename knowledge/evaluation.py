@@ -135,8 +135,17 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(values[idx], 1)
 
 
+def words_per_answer(answers: list[str]) -> float | None:
+    """Mean words of the answers, [n] markers and source lists left out (how much a student reads)."""
+    from .citations import strip_markers, without_source_lists
+
+    counts = [len(strip_markers(without_source_lists(a)).split()) for a in answers]
+    return round(sum(counts) / len(counts), 1) if counts else None
+
+
 def answer_metrics(records: list[AnswerRecord]) -> dict:
-    """Citation precision/recall, key facts, abstention and false abstention, latency percentiles."""
+    """Citation precision/recall, key facts, abstention and false abstention, words per answer given, latency
+    percentiles."""
     answerable = [r for r in records if r.item.answerable]
     unanswerable = [r for r in records if not r.item.answerable]
     cited = [c for r in answerable for c in r.citations]
@@ -154,6 +163,7 @@ def answer_metrics(records: list[AnswerRecord]) -> dict:
                            / len(answerable), 4) if answerable else 0.0,
         "abstention": share(unanswerable, lambda r: r.abstained and not r.citations),
         "false_abstention": share(answerable, lambda r: r.abstained),
+        "words_per_answer": words_per_answer([r.answer for r in answerable if not r.abstained]),
         "ttft_p50_ms": percentile([r.ttft_ms for r in records], 0.5),
         "ttft_p95_ms": percentile([r.ttft_ms for r in records], 0.95),
         "total_p50_ms": percentile([r.total_ms for r in records], 0.5),

@@ -83,3 +83,15 @@ def test_gains_are_the_served_form_minus_the_base_and_improve_only_when_nothing_
     del e["heldout"]["base"]
     assert gains(e, "merged") == {"vs_base": {}, "improves": False}
     assert describe_gains(gains(e, "merged"), "merged") == "no base GGUF to compare the tuning with"
+
+
+def test_the_side_by_side_table_has_a_row_per_metric_and_a_column_per_form():
+    from adapters.report import METRICS, side_by_side
+
+    e = {"heldout": {"base": {"citation_precision": 0.5, "words_per_answer": 41.25, "total_p50_ms": 9123.4, "n": 40},
+                     "lora": {"citation_precision": 0.625, "abstention": None}}}
+    rows = {row[1]: row for row in side_by_side(e)}
+    assert list(rows) == list(METRICS) and all(row[0] == "heldout" for row in rows.values())
+    assert rows["citation_precision"][2:] == ["0.500", "—", "—", "0.625"]
+    assert rows["words_per_answer"][2] == "41.2" and rows["total_p50_ms"][2] == "9123" and rows["n"][2] == "40"
+    assert rows["abstention"][5] == "—"  # no unanswerable item in the set

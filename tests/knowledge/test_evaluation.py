@@ -53,6 +53,11 @@ def test_answer_metrics():
     assert m["citation_precision"] == 0.5 and m["citation_recall"] == 1.0 and m["key_facts"] == 1.0
     assert m["abstention"] == 1.0 and m["false_abstention"] == 0.0 and m["n"] == 2
     assert m["ttft_p50_ms"] in (800.0, 900.0)
+    assert m["words_per_answer"] == 3.0  # "LoRA entrena matrices", the marker left out; refusals not counted
+    declined = AnswerRecord(ans, "No encuentro esa información.", True, [], 1.0, 2.0)
+    assert answer_metrics([declined])["words_per_answer"] is None
+    listed = AnswerRecord(ans, "LoRA entrena matrices [1].\n\nFuentes:\n[1] Clase 27, pág. 10", False, [], 1.0, 2.0)
+    assert answer_metrics([listed, records[0]])["words_per_answer"] == 3.0
 
 
 def test_load_items_and_digest(tmp_path):
