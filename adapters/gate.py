@@ -13,8 +13,9 @@ below `merged` on citation precision or abstention (what quantization may cost),
 missing or differs from the training one.
 
 Reads   GGUF/manifest.json (and through it the dataset, adapter and merged folders)
-Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"; GGUF/gate.partial.json while it runs (a gate
-        run again after an interruption resumes from it)
+Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"; GGUF/gate-details/SET.jsonl (every answer of
+        every system, the format of `coursebot eval --details`, for `scripts/eval_details.py`);
+        GGUF/gate.partial.json while it runs (a gate run again after an interruption resumes from it)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from knowledge.abstention import Thresholds
 from knowledge.answer import Answerer, AnswerSettings
-from knowledge.evaluation import answer_metrics, load_items, run_pipeline
+from knowledge.evaluation import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
 from knowledge.generation import GenerationQueue, LlamaGenerator
 
 from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict, read_json, sha256_text, write_json
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 GATE = "gate.json"
 PARTIAL = "gate.partial.json"  # the (system, set) evaluations done so far, for a resume
+DETAILS = "gate-details"  # SET.jsonl per evaluation set: every answer of every system (`coursebot eval --details`)
 SYSTEMS = ("base", "merged", "quantized", "lora")
 GATED = ("citation_precision", "abstention")  # what quantization must not cost
 
@@ -154,10 +157,10 @@ def answer_settings(settings, prompt: dict, cfg: GateConfig) -> AnswerSettings:
 
 
 def evaluate(view, generator, items, settings: AnswerSettings,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+             progress: Callable[[int, int], None] | None = None) -> list[AnswerRecord]:
     answerer = Answerer(view.retriever, generator, GenerationQueue(), settings)
     try:
-        return answer_metrics(run_pipeline(answerer, items, progress))
+        return run_pipeline(answerer, items, progress)
     finally:
         answerer.queue.stop()
 
@@ -218,15 +221,22 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
                                  sort_keys=True, default=str))
     partial_path = manifest_path.parent / PARTIAL
     kept = json.loads(partial_path.read_text(encoding="utf-8")) if partial_path.is_file() else {}
-    evaluation: dict = kept["evaluation"] if kept.get("key") == key else {name: {} for name in items}
+    details = manifest_path.parent / DETAILS
+    if kept.get("key") != key:  # a new measurement: nothing from an earlier gate is kept
+        kept = {}
+        shutil.rmtree(details, ignore_errors=True)
+    details.mkdir(exist_ok=True)
+    evaluation: dict = kept.get("evaluation") or {name: {} for name in items}
     for system, make in makers.items():
         todo = [name for name in items if system not in evaluation[name]]
         if not todo:
             continue
         generator = make()  # one model in memory at a time
         for name in todo:
-            evaluation[name][system] = evaluate(views[name], generator, items[name], shape,
-                                                progress and partial(progress, f"{system} on {name}"))
+            records = evaluate(views[name], generator, items[name], shape,
+                               progress and partial(progress, f"{system} on {name}"))
+            write_details(details / f"{name}.jsonl", system, records)
+            evaluation[name][system] = answer_metrics(records)
             write_json(partial_path, {"key": key, "evaluation": evaluation})
         del generator
         gc.collect()

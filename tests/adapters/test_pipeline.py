@@ -21,7 +21,7 @@ from adapters.cli import register  # noqa: E402
 from adapters.config import RunPaths, parse_overrides, sha256_file  # noqa: E402
 from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, PromptShape, make_dataset, read_jsonl  # noqa: E402
 from adapters.export import MANIFEST, export, file_type_of, gguf_facts  # noqa: E402
-from adapters.gate import PARTIAL, decide, gate, templates_of  # noqa: E402
+from adapters.gate import DETAILS, PARTIAL, decide, gate, templates_of  # noqa: E402
 from adapters.merge import merge  # noqa: E402
 from adapters.speed import speed  # noqa: E402
 from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
@@ -163,6 +163,11 @@ def test_gate_compares_the_systems_and_decides(done):
     assert done.progress[:2] == [("base on heldout", 1, 2), ("base on heldout", 2, 2)]  # after each answer
     assert {what for what, _, _ in done.progress} == {f"{s} on heldout" for s in heldout}
     assert done.result["passed"] and json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["passed"]
+    # every answer of every system, as `coursebot eval --details` writes them (for scripts/eval_details.py)
+    rows = [json.loads(line) for line in (done.run.gguf / DETAILS / "heldout.jsonl").read_text().splitlines()]
+    assert sorted(r["system"] for r in rows) == sorted(["base", "merged", "quantized", "lora"] * 2)
+    assert all(r["id"].startswith("heldout-") for r in rows)
+    assert all({"answer", "abstained", "raw_answer", "support"} <= set(r) for r in rows)
     gained = done.result["gains"]["vs_base"]["heldout"]  # served minus base, recorded in the manifest too
     assert gained["citation_precision"] == round(heldout["lora"]["citation_precision"]
                                                  - heldout["base"]["citation_precision"], 3)
@@ -305,3 +310,6 @@ def test_an_interrupted_gate_resumes_and_evaluates_only_what_it_had_not_finished
     assert set(result["evaluation"]["heldout"]) == {"base", "merged", "quantized", "lora"}
     assert json.loads((done.run.gguf / "gate.json").read_text())["config"]["max_answer_tokens"] == 8
     assert not partial.exists()
+    # the details hold this measurement only: each system's answers once (the interrupted ones were not written)
+    rows = [json.loads(line) for line in (done.run.gguf / DETAILS / "heldout.jsonl").read_text().splitlines()]
+    assert sorted(r["system"] for r in rows) == sorted(["base", "merged", "quantized", "lora"] * 2)
