@@ -237,10 +237,9 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
             add(admin_example(item, chunks, search(item.question), shape), False)
 
     near = near_misses(chunks, search, cfg, shape, guard, stats)
-    for example, held in near:
-        if held:
-            out["heldout"].append(heldout_item(example["question"], Candidate(example["question"], (), (), "near_miss"),
-                                               None, len(out["heldout"])))
+    for question in (e["question"] for e, held in near if held):
+        out["heldout"].append(heldout_item(question, Candidate(question, (), (), "near_miss"), None,
+                                           len(out["heldout"])))
     held_questions = digests(i["question"] for i in out["heldout"])
     kept = [e for e in out["train"] if not digests([e["question"]]) & held_questions]
     stats["dropped_heldout_overlap"] += len(out["train"]) - len(kept)
@@ -265,6 +264,8 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
     """(refusal example, held out) for `cfg.near_misses` questions about the course's neighbourhood that its
     sources do not answer: field terms the whole course never names, and who made or when a term it defines
     (kept only when no source shown says who or when). Alternating, each question once."""
+    if not chunks:
+        return []
     rng = random.Random(f"{cfg.seed}:near")
     corpus = fold("\n".join(c.text for c in chunks))
     absent = [term for term, stem in FIELD_TERMS if not names(corpus, stem)]

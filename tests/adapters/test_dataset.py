@@ -222,3 +222,4 @@ def test_near_misses_leave_the_rest_of_the_dataset_as_it_was():
     for split in ("train", "val"):
         assert [e["id"] for e in without[split]] == [e["id"] for e in with_near[split] if e["type"] != "near_miss"]
     assert any(e["type"] == "near_miss" for e in with_near["train"])
+    assert build([], lexical_search([]), DatasetConfig(forbid_eval="", near_misses=20), SHAPE)["train"] == []
