@@ -558,9 +558,14 @@ def names(folded_text: str, stem: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(stem)}", folded_text) is not None
 
 
+def plural(term: str) -> int:
+    """1 for 'las redes siamesas', 0 for 'el filtro de Kalman': which verb form a template takes."""
+    return 1 if fold(term).startswith(("los ", "las ")) else 0
+
+
 def absent_term_question(term: str, hit: Hit, rng: random.Random) -> Candidate:
     """A question about a term the course never names, sometimes 'in' one of its documents."""
-    n = 1 if fold(term).startswith(("los ", "las ")) else 0
+    n = plural(term)
     question = rng.choice(_ABSENT_QUESTIONS).format(
         t=term, doc=doc_name(hit, rng), es=("es", "son")[n], sirve=("sirve", "sirven")[n],
         usa=("usa", "usan")[n], funciona=("funciona", "funcionan")[n], tiene=("tiene", "tienen")[n])
@@ -580,7 +585,7 @@ def origin_term(term: str) -> bool:
 
 def origin_question(term: str, rng: random.Random) -> Candidate:
     """Who made a term the course defines, or when: what slides and notebooks rarely say."""
-    n = 1 if fold(term).startswith(("los ", "las ")) else 0
+    n = plural(term)
     question = rng.choice(_ORIGIN_QUESTIONS).format(u=term, inventó=("inventó", "inventaron")[n],
                                                     apareció=("apareció", "aparecieron")[n])
     return Candidate(question, (), (), "near_miss")
