@@ -264,20 +264,20 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
     """(refusal example, held out) for `cfg.near_misses` questions about the course's neighbourhood that its
     sources do not answer: field terms the whole course never names, and who made or when a term it defines
     (kept only when no source shown says who or when). Alternating, each question once."""
-    if not chunks:
-        return []
-    rng = random.Random(f"{cfg.seed}:near")
     corpus = fold("\n".join(c.text for c in chunks))
     absent = [term for term, stem in FIELD_TERMS if not names(corpus, stem)]
-    defining = [(c, t) for c in chunks for t in defined_terms(c) if origin_term(t)]
+    defined = [t for c in chunks for t in defined_terms(c) if origin_term(t)]
+    if not chunks or not (absent or defined):
+        return []
+    rng = random.Random(f"{cfg.seed}:near")
     out, asked = [], set()
     for i in range(cfg.near_misses * 3):  # bounded: a course may offer fewer than asked for
-        if len(out) >= cfg.near_misses or not (absent or defining):
+        if len(out) >= cfg.near_misses:
             break
-        if (i % 2 == 0 and absent) or not defining:
+        if (i % 2 == 0 and absent) or not defined:
             cand, origin = absent_term_question(rng.choice(absent), rng.choice(chunks), rng), False
         else:
-            cand, origin = origin_question(rng.choice(defining)[1], rng), True
+            cand, origin = origin_question(rng.choice(defined), rng), True
         question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
         if fold(question) in asked or guard.blocks(question) or guard.blocks(cand.question):
             continue
