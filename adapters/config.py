@@ -38,6 +38,9 @@ class DatasetConfig:
     # questions that look answerable from the sources retrieved for them and are not — a field term the course
     # never names, who made or when a term it defines — answered with the refusal (questions.FIELD_TERMS)
     near_misses: int = 48
+    # beside them, questions in the same forms about terms the course does define or name, answered from the chunk
+    # that does: the model learns to check the sources, not to refuse a form of question or a famous term
+    near_miss_counterparts: int = 48
     heldout_share: float = 0.15  # share of chunks kept out of training (validation loss and the gate)
     informal_share: float = 0.3  # share of questions rewritten as students type them (no ¿, accents, caps)
     english_share: float = 0.08  # share of questions asked in English (answered from the Spanish sources)

@@ -7,7 +7,9 @@ trimming), and the answer copies the chunk's sentences with the gold's number, [
 shown *without* any chunk holding the answer, and questions the course never covers are added, as are near
 misses — questions that look answerable from the sources retrieved for them (a field term the course never
 names, who made or when a term it defines) and are not: the answer to all of them is the pipeline's refusal,
-citing nothing (https://arxiv.org/abs/2403.10131 for the recipe).
+citing nothing (https://arxiv.org/abs/2403.10131 for the recipe). Beside the near misses stand their
+counterparts: the same forms of question about terms the course does define or name, answered from the chunk
+that defines or names them.
 
 Chunks are split into training and held-out by a hash of their id, so no held-out chunk (nor a question
 about it) is trained on. Evaluation questions (../shared/eval) are dropped, and the written files are
@@ -46,10 +48,12 @@ from .questions import (
     candidates,
     defined_terms,
     informal,
+    named_term_question,
     names,
     normalize,
     origin_question,
     origin_term,
+    present_term_questions,
     says_origin,
 )
 
@@ -240,6 +244,11 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
     for question in (e["question"] for e, held in near if held):
         out["heldout"].append(heldout_item(question, Candidate(question, (), (), "near_miss"), None,
                                            len(out["heldout"])))
+    taken = {fold(e["question"]) for e in out["train"] + out["val"] + [e for e, _ in near]}
+    pairs = counterparts(chunks, search, cfg, shape, guard, stats, taken)
+    for example, held, cand, chunk in pairs:
+        if held:
+            out["heldout"].append(heldout_item(example["question"], cand, chunk, len(out["heldout"])))
     held_questions = digests(i["question"] for i in out["heldout"])
     kept = [e for e in out["train"] if not digests([e["question"]]) & held_questions]
     stats["dropped_heldout_overlap"] += len(out["train"]) - len(kept)
@@ -251,6 +260,10 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
         if not held and digests([example["question"]]) & held_questions:
             stats["dropped_heldout_overlap"] += 1
             continue
+        rows = out["val"] if held else kept
+        rows.insert(slot.randrange(len(rows) + 1), example)
+    slot = random.Random(f"{cfg.seed}:counterpart-slots")  # likewise: adding them leaves the rest in place
+    for example, held, _, _ in pairs:
         rows = out["val"] if held else kept
         rows.insert(slot.randrange(len(rows) + 1), example)
     out["train"] = kept[: cfg.max_examples] if cfg.max_examples else kept
@@ -288,6 +301,37 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
             continue
         example = record(question, "decline", "near_miss", shape, sources, DECLINE_SENTENCE, None, None)
         out.append((example, is_heldout(question, cfg.heldout_share, cfg.seed)))
+    return out
+
+
+def counterparts(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape, guard: EvalGuard,
+                 stats: Counter, taken: set[str]) -> list[tuple[dict, bool, Candidate, Hit]]:
+    """(answer example, held out, candidate, gold) for `cfg.near_miss_counterparts` questions in the near misses'
+    forms about terms the course defines or field terms it names, answered from the chunk that defines or names
+    them, placed among what retrieval returns for the question.
+    No question already `taken` (folded), none an evaluation set asks; held-out chunks give held-out items."""
+    rng = random.Random(f"{cfg.seed}:counterparts")
+    usable = [c for c in chunks if len(c.text) >= cfg.min_chunk_chars]
+    pool = [(chunk, cand) for chunk in usable for cand in present_term_questions(chunk, rng)]
+    for term, stem in FIELD_TERMS:  # the near misses' terms the course does name, asked of where it names them
+        naming = [c for c in usable if names(fold(c.text), stem)]
+        for chunk in rng.sample(naming, min(3, len(naming))):
+            if cand := named_term_question(term, stem, chunk, rng):
+                pool.append((chunk, cand))
+    rng.shuffle(pool)
+    out = []
+    for chunk, cand in pool:
+        if len(out) >= cfg.near_miss_counterparts:
+            break
+        question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
+        if fold(question) in taken or guard.blocks(question) or guard.blocks(cand.question):
+            continue
+        taken.add(fold(question))
+        example = answer_example(question, cand, chunk, search(question), shape, rng.randrange(shape.max_sources))
+        if example is None:
+            stats["skipped_no_room"] += 1
+            continue
+        out.append((example, is_heldout(chunk.node_id, cfg.heldout_share, cfg.seed), cand, chunk))
     return out
 
 

@@ -26,6 +26,7 @@ class Candidate:
     sentences: tuple[str, ...]  # the answer, one claim per sentence, without citation markers
     evidence: tuple[str, ...]  # chunk text the answer rests on (each must survive source trimming)
     kind: str  # definition | keyvalue | code | heading | fact | list | comparison | admin | offtopic | near_miss
+    #   | counterpart
     facts: tuple[str, ...] = ()  # key facts a correct answer contains (the held-out set's must_include)
     question_en: str = ""  # the same question as an English-speaking student asks it ("" = not asked in English)
 
@@ -593,6 +594,48 @@ def origin_question(term: str, rng: random.Random) -> Candidate:
 
 def says_origin(text: str) -> bool:
     return _ORIGIN.search(fold(text)) is not None
+
+
+# the near misses' question forms, asked about a term the course defines and answered from its definition: the
+# counterpart that keeps a model from learning to refuse a form of question (or a term that sounds like the field)
+# instead of checking the sources
+_PREPOSITIONS = {"a", "ante", "con", "de", "desde", "en", "entre", "hacia", "hasta", "para", "por", "segun", "sin",
+                 "sobre", "tras"}
+_PRESENT_QUESTIONS = ("¿Qué {es} {t}?", "¿Qué dice {doc} sobre {t}?", "explícame {t}", "cómo {funciona} {t}?")
+
+
+def present_term_questions(hit: Hit, rng: random.Random) -> list[Candidate]:
+    """The chunk's definitions of named things ('la retropropagación es …'), asked in the near misses' forms."""
+    out = []
+    for cand in definitions(read_blocks(hit)):
+        term, verb, _ = defined(cand.evidence[0])
+        if (verb not in ("es", "son") or cand.question.startswith("¿Cuál") or not origin_term(term)
+                or fold(term).split()[0] in _PREPOSITIONS):
+            continue  # a value ('el valor de k es 5'), a purpose, a plain noun, 'en el mercado laboral'
+        n = plural(term)
+        question = rng.choice(_PRESENT_QUESTIONS).format(t=term, doc=doc_name(hit, rng), es=("es", "son")[n],
+                                                         funciona=("funciona", "funcionan")[n])
+        out.append(Candidate(question.replace(" de el ", " del "), cand.sentences, cand.evidence, "counterpart",
+                             cand.facts))
+    return out
+
+
+# what the course says of a field term it does name: the near misses' own terms, answerable when the course has them
+_NAMED_QUESTIONS = ("¿Qué dice {doc} sobre {t}?", "¿Qué se dice de {t} en {doc}?", "¿Cómo se {usa} {t} en {doc}?",
+                    "explícame {t}", "¿Qué se ve en el curso sobre {t}?")
+
+
+def named_term_question(term: str, stem: str, hit: Hit, rng: random.Random) -> Candidate | None:
+    """A question about a field term the chunk names, answered by its first prose sentence naming it."""
+    for block in (b for b in read_blocks(hit) if b.kind in ("prose", "bullet")):
+        for sentence in split_sentences(block.text):
+            if len(sentence) <= 320 and is_sentence(sentence) and names(fold(sentence), stem):
+                question = rng.choice(_NAMED_QUESTIONS).format(t=term, doc=doc_name(hit, rng),
+                                                               usa=("usa", "usan")[plural(term)])
+                question = question.replace(" de el ", " del ")
+                return Candidate(question, (_sentence(sentence),), (sentence,), "counterpart",
+                                 key_facts(sentence, question))
+    return None
 
 
 # Topics no course of this kind covers; answered with the refusal. Written for this project, not taken from

@@ -2,6 +2,7 @@
 
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -13,15 +14,16 @@ from adapters.dataset import (
     answer_example,
     answers_it,
     build,
+    counterparts,
     decline_example,
     holds,
     verify_no_leak,
 )
 from adapters.errors import EvalLeak
-from adapters.questions import FIELD_TERMS, candidates, says_origin
+from adapters.questions import FIELD_TERMS, candidates, normalize, says_origin
 from adapters.writer import prompt_sources
 from knowledge.abstention import model_declined
-from knowledge.citations import attribute
+from knowledge.citations import attribute, strip_markers
 from knowledge.prompt import DECLINE_SENTENCE, build_messages, select_sources, system_prompt
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap
@@ -175,7 +177,8 @@ def test_english_questions_are_answered_from_the_spanish_sources_with_citations(
 
 BACKPROP = ("Retropropagación\nLa retropropagación es el algoritmo que calcula el gradiente de la pérdida capa por "
             "capa. Fue propuesta por Rumelhart, Hinton y Williams en 1986.")
-BOOSTING = "Boosting\nXGBoost es una implementación del boosting por gradiente muy usada en competencias."
+BOOSTING = ("Boosting\nXGBoost es una implementación del boosting por gradiente muy usada en competencias. Cada "
+            "árbol nuevo corrige los errores de los anteriores.")
 
 
 def near_course() -> list[Hit]:
@@ -213,13 +216,46 @@ def test_near_misses_are_refusals_whose_sources_do_not_answer_them():
     assert {i["question"] for i in held}.isdisjoint(e["question"] for e in result["train"])
 
 
-def test_near_misses_leave_the_rest_of_the_dataset_as_it_was():
+def test_near_misses_and_their_counterparts_leave_the_rest_of_the_dataset_as_it_was():
     chunks = near_course()
-    without = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=0),
-                    SHAPE)
-    with_near = build(chunks, lexical_search(chunks), DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=20),
-                      SHAPE)
+
+    def dataset(near: int, counter: int) -> dict:
+        cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=near, near_miss_counterparts=counter)
+        return build(chunks, lexical_search(chunks), cfg, SHAPE)
+
+    without, with_near, with_both = dataset(0, 0), dataset(20, 0), dataset(20, 20)
     for split in ("train", "val"):
         assert [e["id"] for e in without[split]] == [e["id"] for e in with_near[split] if e["type"] != "near_miss"]
+        assert [e["id"] for e in with_near[split]] == [e["id"] for e in with_both[split] if e["type"] != "counterpart"]
+    held = [i["id"] for i in with_near["heldout"]]
+    assert held == [i["id"] for i in with_both["heldout"]][:len(held)]
     assert any(e["type"] == "near_miss" for e in with_near["train"])
+    assert any(e["type"] == "counterpart" for e in with_both["train"])
     assert build([], lexical_search([]), DatasetConfig(forbid_eval="", near_misses=20), SHAPE)["train"] == []
+
+
+def test_counterparts_ask_the_near_misses_forms_about_defined_terms_and_cite_the_definition():
+    chunks = near_course()
+    cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", offtopic=0, near_misses=0, near_miss_counterparts=40)
+    result = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    pairs = [e for e in result["train"] + result["val"] if e["type"] == "counterpart"]
+    assert pairs
+    by_id = {c.node_id: c for c in chunks}
+    for e in pairs:
+        assert e["kind"] == "answer" and e["gold_source"] is not None
+        answer = e["messages"][-1]["content"]
+        assert f"[{e['gold_source']}]" in answer and answer != DECLINE_SENTENCE
+        said = normalize(strip_markers(answer)).rstrip(".")
+        assert said in normalize(by_id[e["chunk"]].text)  # the definition, copied
+        assert said in normalize(prompt_sources(e)[e["gold_source"] - 1])  # and shown under the number it cites
+    assert any("xgboost" in fold(e["question"]) for e in pairs)  # a field term the course names: answered
+    questions = [fold(e["question"]) for e in result["train"] + result["val"]]
+    assert len(questions) == len(set(questions))  # a counterpart never repeats a question the dataset asks
+    def asked(taken: set[str]) -> list[str]:
+        return [e["question"] for e, *_ in counterparts(chunks, lexical_search(chunks), cfg, SHAPE, EvalGuard([]),
+                                                       Counter(), taken)]
+    first = asked(set())[0]
+    assert first not in asked({fold(first)})  # nothing the dataset already asks
+    held = [i for i in result["heldout"] if i["type"] == "counterpart"]
+    assert all(i["answerable"] and i["gold"] and i["must_include"] for i in held)
+    assert {i["question"] for i in held}.isdisjoint(e["question"] for e in result["train"])

@@ -15,9 +15,11 @@ from adapters.questions import (
     item_lists,
     key_facts,
     lower_first,
+    named_term_question,
     names,
     origin_question,
     origin_term,
+    present_term_questions,
     read_blocks,
     says_origin,
     slide_lists,
@@ -177,3 +179,42 @@ def test_near_misses_ask_who_or_when_only_of_named_things_and_sources_that_do_no
     assert not says_origin(GRADIENT) and not says_origin(OVERFIT)
     assert names("usamos xgboost y t-sne", "xgboost") and names("usamos xgboost y t-sne", "t-sne")
     assert not names("la regresion lineal", "lime") and not names("sne", "t-sne")
+
+
+def test_counterparts_ask_of_defined_named_things_in_the_near_misses_forms():
+    rng = random.Random(5)
+    hit = chunk("c-gradient", GRADIENT, "Descenso del gradiente")
+    asked = {c.question for _ in range(40) for c in present_term_questions(hit, rng)}
+    assert "¿Qué es la tasa de aprendizaje?" in asked and "explícame la tasa de aprendizaje" in asked
+    assert any(q.startswith("¿Qué dice ") and "Clase 1" in q for q in asked)
+    found = present_term_questions(hit, rng)
+    assert [c.kind for c in found] == ["counterpart"]
+    assert found[0].sentences == ("La tasa de aprendizaje es el tamaño del paso que se da en cada actualización.",)
+    assert found[0].facts  # held-out counterparts are scored on the definition's facts
+    plural_hit = chunk("c-trees", "Árboles\nLos árboles de decisión son modelos que dividen los datos por reglas "
+                       "sucesivas sobre sus variables.", "Árboles")
+    forms = {c.question for _ in range(40) for c in present_term_questions(plural_hit, rng)}
+    assert "cómo funcionan los árboles de decisión?" in forms and not any(" es los " in q for q in forms)
+    # a value or a plain noun is not what a near miss asks about
+    assert present_term_questions(chunk("c-k", "Valores\nEl valor de k es 5 en todos los ejemplos del curso.", "V"),
+                                  rng) == []
+    assert present_term_questions(chunk("c-p", "Datos\nUn proceso es una secuencia de pasos que se repite.", "D"),
+                                  rng) == []
+    purpose = "Escalas\nLa normalización sirve para poner todas las variables en la misma escala."
+    assert present_term_questions(chunk("c-n", purpose, "Escalas"), rng) == []  # 'what is it' ≠ 'what for'
+    place = "Empleo\nEn el mercado laboral es lo que más se utiliza en programación de datos."
+    assert present_term_questions(chunk("c-m", place, "Empleo"), rng) == []  # not a term
+
+
+def test_a_field_term_the_course_names_is_asked_of_the_sentence_that_names_it():
+    rng = random.Random(2)
+    text = ("Series de tiempo\nLas ventas se predicen mes a mes.\nUsamos una red LSTM de 64 unidades para la serie "
+            "de ventas del ejemplo.")
+    hit = chunk("c-lstm", text, "Series de tiempo")
+    cand = named_term_question("las redes LSTM", "lstm", hit, rng)
+    assert cand.kind == "counterpart" and cand.sentences == (
+        "Usamos una red LSTM de 64 unidades para la serie de ventas del ejemplo.",)
+    assert "64" in cand.facts
+    forms = {named_term_question("las redes LSTM", "lstm", hit, rng).question for _ in range(40)}
+    assert "explícame las redes LSTM" in forms and any("se usan las redes LSTM en" in q for q in forms)
+    assert named_term_question("el filtro de Kalman", "kalman", hit, rng) is None  # not named here
