@@ -263,9 +263,8 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
         rows = out["val"] if held else kept
         rows.insert(slot.randrange(len(rows) + 1), example)
     slot = random.Random(f"{cfg.seed}:counterpart-slots")  # likewise: adding them leaves the rest in place
-    for example, held, _, _ in pairs:
-        rows = out["val"] if held else kept
-        rows.insert(slot.randrange(len(rows) + 1), example)
+    for rows, held_out in ((kept, False), (out["val"], True)):
+        beside(rows, [e for e, held, _, _ in pairs if held == held_out], slot)
     out["train"] = kept[: cfg.max_examples] if cfg.max_examples else kept
     verify_no_leak(out["train"] + out["val"], guard)
     out["guard"] = {"eval_items": len(guard.items), "overlap": 0}
@@ -302,6 +301,16 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
         example = record(question, "decline", "near_miss", shape, sources, DECLINE_SENTENCE, None, None)
         out.append((example, is_heldout(question, cfg.heldout_share, cfg.seed)))
     return out
+
+
+def beside(rows: list[dict], examples: list[dict], slot: random.Random) -> None:
+    """Each example right after a near miss, in order (so a write limit or `max_examples` keeps them in proportion);
+    those left over at random places."""
+    misses = [i for i, e in enumerate(rows) if e["type"] == "near_miss"][:len(examples)]
+    for at, example in reversed(list(zip(misses, examples, strict=False))):
+        rows.insert(at + 1, example)
+    for example in examples[len(misses):]:
+        rows.insert(slot.randrange(len(rows) + 1), example)
 
 
 def counterparts(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape, guard: EvalGuard,

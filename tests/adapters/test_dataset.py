@@ -230,7 +230,10 @@ def test_near_misses_and_their_counterparts_leave_the_rest_of_the_dataset_as_it_
     held = [i["id"] for i in with_near["heldout"]]
     assert held == [i["id"] for i in with_both["heldout"]][:len(held)]
     assert any(e["type"] == "near_miss" for e in with_near["train"])
-    assert any(e["type"] == "counterpart" for e in with_both["train"])
+    rows = with_both["train"]
+    pairs = [i for i, e in enumerate(rows) if e["type"] == "counterpart"]
+    near = sum(e["type"] == "near_miss" for e in rows)
+    assert pairs and all(rows[i - 1]["type"] == "near_miss" for i in pairs[:near])  # each beside a near miss
     assert build([], lexical_search([]), DatasetConfig(forbid_eval="", near_misses=20), SHAPE)["train"] == []
 
 
