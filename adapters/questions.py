@@ -104,7 +104,10 @@ _VAGUE = {"su", "sus", "este", "esta", "esto", "eso", "esa", "ese", "lo", "le", 
           "todo", "toda", "nuestro", "nuestra", "mi", "tu", "aqui", "alli", "hoy", "que", "como"}
 _DEICTIC = {"este", "esta", "estos", "estas", "ese", "esa", "esos", "esas", "dicho", "dicha", "anterior",
             "siguiente", "primera", "primer", "primero", "segunda", "segundo", "tercera", "tercero", "ultimo",
-            "ultima", "cual", "cuales", "que", "si", "recomendado", "recomendada", "resultado"}
+            "ultima", "cual", "cuales", "que", "si", "recomendado", "recomendada", "resultado", "dos", "tres",
+            "cuatro", "cinco", "ambos", "ambas", "mas", "menos", "mejor", "peor"}
+_PREPOSITIONS = {"a", "ante", "con", "de", "desde", "en", "entre", "hacia", "hasta", "para", "por", "segun", "sin",
+                 "sobre", "tras"}
 _TRAILING = _FUNCTION_WORDS | {"a", "o", "u", "e", "como", "cual", "sobre", "entre", "sin"}
 _KEYVALUE = re.compile(r"^(?P<label>[^:]{3,60}?):\s*(?P<value>\S.{1,300})$")
 _KWARG = re.compile(r"\b(?P<name>[a-z_][a-z0-9_]{2,})=(?P<value>[\w.'\"-]{1,30})(?=[,)\s])")
@@ -168,10 +171,12 @@ def clean_heading(text: str) -> str:
 
 
 def good_term(term: str) -> bool:
-    """A noun phrase worth asking about: 1–6 words, no deictic or question word, not ending in a small word."""
+    """A noun phrase worth asking about: 1–6 words, no deictic, counting or question word, not opening with a
+    preposition ('en el mercado laboral') nor ending in a small word, parentheses closed."""
     words = fold(term).split()
     return (0 < len(words) <= 6 and not set(words) & _DEICTIC and words[-1] not in _TRAILING
-            and words[0] not in _VAGUE and not _NUMBER.search(term))
+            and words[0] not in _VAGUE | _PREPOSITIONS and not _NUMBER.search(term)
+            and term.count("(") == term.count(")"))
 
 
 def is_sentence(text: str) -> bool:
@@ -599,8 +604,6 @@ def says_origin(text: str) -> bool:
 # the near misses' question forms, asked about a term the course defines and answered from its definition: the
 # counterpart that keeps a model from learning to refuse a form of question (or a term that sounds like the field)
 # instead of checking the sources
-_PREPOSITIONS = {"a", "ante", "con", "de", "desde", "en", "entre", "hacia", "hasta", "para", "por", "segun", "sin",
-                 "sobre", "tras"}
 _PRESENT_QUESTIONS = ("¿Qué {es} {t}?", "¿Qué dice {doc} sobre {t}?", "explícame {t}", "cómo {funciona} {t}?")
 
 
@@ -609,9 +612,8 @@ def present_term_questions(hit: Hit, rng: random.Random) -> list[Candidate]:
     out = []
     for cand in definitions(read_blocks(hit)):
         term, verb, _ = defined(cand.evidence[0])
-        if (verb not in ("es", "son") or cand.question.startswith("¿Cuál") or not origin_term(term)
-                or fold(term).split()[0] in _PREPOSITIONS):
-            continue  # a value ('el valor de k es 5'), a purpose, a plain noun, 'en el mercado laboral'
+        if verb not in ("es", "son") or cand.question.startswith("¿Cuál") or not origin_term(term):
+            continue  # a value ('el valor de k es 5'), a purpose, or a plain noun: not what near misses ask
         n = plural(term)
         question = rng.choice(_PRESENT_QUESTIONS).format(t=term, doc=doc_name(hit, rng), es=("es", "son")[n],
                                                          funciona=("funciona", "funcionan")[n])

@@ -72,7 +72,9 @@ def test_small_helpers():
 def test_vague_terms_and_non_sentences_are_not_asked_about():
     assert good_term("el descenso del gradiente") and good_term("KNN")
     for term in ("el resultado de estas comparaciones", "usa información de Colombia si", "determines cuál",
-                 "la primera diferencia", "el recomendado", "fundamentos de"):
+                 "la primera diferencia", "el recomendado", "fundamentos de", "en el mercado laboral",
+                 "instalar Ollama en Colab (solo", "los tres modelos", "la propiedad más notable", "el mejor ejemplo",
+                 "las diferencias entre ambos métodos"):
         assert not good_term(term), term
     assert is_sentence("La tasa de aprendizaje es el tamaño del paso que se da en cada actualización.")
     for text in ("<Figure size 1500x500 with 2 Axes>", "plt.plot(pred[:time_steps], color=color, alpha=0.7,.",
