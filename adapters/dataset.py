@@ -322,8 +322,9 @@ def counterparts(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: P
     rng = random.Random(f"{cfg.seed}:counterparts")
     usable = [c for c in chunks if len(c.text) >= cfg.min_chunk_chars]
     pool = [(chunk, cand) for chunk in usable for cand in present_term_questions(chunk, rng)]
+    folded = [fold(c.text) for c in usable]
     for term, stem in FIELD_TERMS:  # the near misses' terms the course does name, asked of where it names them
-        naming = [c for c in usable if names(fold(c.text), stem)]
+        naming = [c for c, text in zip(usable, folded, strict=True) if names(text, stem)]
         for chunk in rng.sample(naming, min(3, len(naming))):
             if cand := named_term_question(term, stem, chunk, rng):
                 pool.append((chunk, cand))

@@ -569,13 +569,19 @@ def plural(term: str) -> int:
     return 1 if fold(term).startswith(("los ", "las ")) else 0
 
 
+_VERBS = {"es": "son", "sirve": "sirven", "usa": "usan", "funciona": "funcionan", "tiene": "tienen"}
+
+
+def ask(template: str, term: str, **fields: str) -> str:
+    """A question template filled with `term`, its verbs agreeing with it ('¿Qué {es} {t}?' → '¿Qué son las …?')."""
+    n = plural(term)
+    verbs = {singular: (singular, many)[n] for singular, many in _VERBS.items()}
+    return template.format(t=term, **verbs, **fields).replace(" de el ", " del ")
+
+
 def absent_term_question(term: str, hit: Hit, rng: random.Random) -> Candidate:
     """A question about a term the course never names, sometimes 'in' one of its documents."""
-    n = plural(term)
-    question = rng.choice(_ABSENT_QUESTIONS).format(
-        t=term, doc=doc_name(hit, rng), es=("es", "son")[n], sirve=("sirve", "sirven")[n],
-        usa=("usa", "usan")[n], funciona=("funciona", "funcionan")[n], tiene=("tiene", "tienen")[n])
-    return Candidate(question.replace(" de el ", " del "), (), (), "near_miss")
+    return Candidate(ask(rng.choice(_ABSENT_QUESTIONS), term, doc=doc_name(hit, rng)), (), (), "near_miss")
 
 
 # stems (content_words) of nouns too plain to ask who invented them: 'los parámetros', 'el verdadero desafío'
@@ -614,11 +620,8 @@ def present_term_questions(hit: Hit, rng: random.Random) -> list[Candidate]:
         term, verb, _ = defined(cand.evidence[0])
         if verb not in ("es", "son") or cand.question.startswith("¿Cuál") or not origin_term(term):
             continue  # a value ('el valor de k es 5'), a purpose, or a plain noun: not what near misses ask
-        n = plural(term)
-        question = rng.choice(_PRESENT_QUESTIONS).format(t=term, doc=doc_name(hit, rng), es=("es", "son")[n],
-                                                         funciona=("funciona", "funcionan")[n])
-        out.append(Candidate(question.replace(" de el ", " del "), cand.sentences, cand.evidence, "counterpart",
-                             cand.facts))
+        question = ask(rng.choice(_PRESENT_QUESTIONS), term, doc=doc_name(hit, rng))
+        out.append(Candidate(question, cand.sentences, cand.evidence, "counterpart", cand.facts))
     return out
 
 
@@ -632,9 +635,7 @@ def named_term_question(term: str, stem: str, hit: Hit, rng: random.Random) -> C
     for block in (b for b in read_blocks(hit) if b.kind in ("prose", "bullet")):
         for sentence in split_sentences(block.text):
             if len(sentence) <= 320 and is_sentence(sentence) and names(fold(sentence), stem):
-                question = rng.choice(_NAMED_QUESTIONS).format(t=term, doc=doc_name(hit, rng),
-                                                               usa=("usa", "usan")[plural(term)])
-                question = question.replace(" de el ", " del ")
+                question = ask(rng.choice(_NAMED_QUESTIONS), term, doc=doc_name(hit, rng))
                 return Candidate(question, (_sentence(sentence),), (sentence,), "counterpart",
                                  key_facts(sentence, question))
     return None
