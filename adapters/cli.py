@@ -127,13 +127,13 @@ def train_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = N
 
 
 @adapter_app.command("merge")
-def merge_command(ctx: typer.Context, run: RunOption = None) -> None:
-    """Merge the adapter into the base and save safetensors + tokenizer + chat template."""
+def merge_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
+    """Merge the adapter (at -s lora_scale=…, default 1) into the base; save safetensors + tokenizer + template."""
     from .merge import merge
 
-    _, _, paths = _prepare(ctx, run, [])
-    merge(paths.adapter, paths.merged)
-    out.print(f"merged → {paths.merged}")
+    _, configs, paths = _prepare(ctx, run, set_)
+    merge(paths.adapter, paths.merged, configs.merge)
+    out.print(f"merged (adapter ×{configs.merge.lora_scale:g}) → {paths.merged}")
 
 
 @adapter_app.command("export")
@@ -171,7 +171,7 @@ def run_command(ctx: typer.Context, course: CourseOption = None,
     if configs.write.write_model:
         _write(settings, configs, paths)
     train(training_data(paths.dataset, paths.written), paths.adapter, configs.train, settings.models_dir)
-    merge(paths.adapter, paths.merged)
+    merge(paths.adapter, paths.merged, configs.merge)
     export(paths.merged, paths.gguf, configs.export, settings.n_threads or 0)
     if not _gate(settings, configs, paths)["passed"]:
         raise typer.Exit(EXIT_GATE_FAILED)
@@ -246,7 +246,8 @@ def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--
     m = info["manifest"]
     how = f"+ runtime LoRA {active['generator_lora']}" if active.get("generator_lora") else m["gguf"]["quantization"]
     out.print(f"generator: {active['generator_model']} ({how}, active since {active['activated_at']})")
-    out.print(f"base: {m['base']['spec']}; adapter r={m['adapter']['lora']['lora_r']}; trained "
+    lora = m["adapter"]["lora"]
+    out.print(f"base: {m['base']['spec']}; adapter r={lora['lora_r']} ×{lora.get('scale', 1.0):g}; trained "
               f"{m['training']['steps']} steps; gate: {'passed' if (m['gate'] or {}).get('passed') else 'NOT passed'}")
     gate = m["gate"] or {}
     if gate.get("served") and m.get("evaluation"):

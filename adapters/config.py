@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 # re-exported for the pipeline's stages; from filetypes, not ingest, so options are checked without LlamaIndex
 from knowledge.filetypes import sha256_file  # noqa: F401
+from knowledge.settings import LORA_SCALE_MAX
 
 from .errors import ArtifactMissing, ConfigError
 
@@ -38,6 +39,9 @@ class DatasetConfig:
     # questions that look answerable from the sources retrieved for them and are not — a field term the course
     # never names, who made or when a term it defines — answered with the refusal (questions.FIELD_TERMS)
     near_misses: int = 48
+    # the field's terms those near misses ask about: a text file, one per line, `term` or `term | stem` (# comments);
+    # "" = the built-in machine-learning list. A course in another field names its own neighbourhood here
+    field_terms: str = ""
     # beside them, questions in the same forms about terms the course does define or name, answered from the chunk
     # that does: the model learns to check the sources, not to refuse a form of question or a famous term
     near_miss_counterparts: int = 48
@@ -94,6 +98,14 @@ class TrainConfig:
 
 
 @dataclass
+class MergeConfig:
+    # strength of the adapter in every tuned form — merged, re-quantized and runtime LoRA alike: its delta times
+    # this (1 = as trained, below 1 = blended towards the base). Baked into the merged weights and into the adapter
+    # GGUF's alpha, so the gate measures the form that serves. Measured (README): the 1.5B cited best below 1.
+    lora_scale: float = 1.0
+
+
+@dataclass
 class ExportConfig:
     quantization: str = "Q4_K_M"  # Q4_K_M | Q5_K_M | Q8_0 | F16
     keep_f16: bool = False  # keep the intermediate f16 GGUF next to the quantized one
@@ -114,8 +126,8 @@ class GateConfig:
     max_answer_tokens: int = 0  # 0 = COURSEBOT_MAX_ANSWER_TOKENS
 
 
-STAGES = {"dataset": DatasetConfig, "write": WriteConfig, "train": TrainConfig, "export": ExportConfig,
-          "gate": GateConfig}
+STAGES = {"dataset": DatasetConfig, "write": WriteConfig, "train": TrainConfig, "merge": MergeConfig,
+          "export": ExportConfig, "gate": GateConfig}
 
 
 @dataclass
@@ -123,6 +135,7 @@ class Configs:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     write: WriteConfig = field(default_factory=WriteConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     gate: GateConfig = field(default_factory=GateConfig)
 
@@ -163,6 +176,8 @@ def check(configs: Configs) -> None:
             or not 0 <= d.english_share <= 1 or not 0 < d.decline_overlap <= 1):
         raise ConfigError("decline_share must be in [0, 1), informal_share, english_share in [0, 1], "
                           "heldout_share in (0, 1), decline_overlap in (0, 1]")
+    if d.field_terms and not Path(d.field_terms).is_file():
+        raise ConfigError(f"field_terms={d.field_terms}: no such file (one term per line, `term | stem`)")
     w = configs.write
     if not 0 <= w.write_min_keep <= 1 or min(w.write_limit, w.write_val, w.write_minutes) < 0 or w.write_max_tokens < 1:
         raise ConfigError("write_min_keep must be in [0, 1], write_limit, write_val and write_minutes >= 0, "
@@ -178,6 +193,8 @@ def check(configs: Configs) -> None:
 
     if e.quantization.upper() not in QUANTIZATIONS:
         raise ConfigError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
+    if not 0 < configs.merge.lora_scale <= LORA_SCALE_MAX:
+        raise ConfigError(f"lora_scale must be in (0, {LORA_SCALE_MAX:g}] (1 = the adapter as trained)")
     if configs.gate.serve not in ("auto", "quantized", "lora"):
         raise ConfigError("serve must be auto, quantized or lora")
     e.quantization = e.quantization.upper()

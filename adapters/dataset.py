@@ -54,6 +54,7 @@ from .questions import (
     origin_question,
     origin_term,
     present_term_questions,
+    read_field_terms,
     says_origin,
 )
 
@@ -271,13 +272,18 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
     return out
 
 
+def field_terms(cfg: DatasetConfig) -> tuple[tuple[str, str], ...]:
+    """(term, stem) pairs the near misses and their counterparts ask about: the configured file, or FIELD_TERMS."""
+    return read_field_terms(Path(cfg.field_terms)) if cfg.field_terms else FIELD_TERMS
+
+
 def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape, guard: EvalGuard,
                 stats: Counter) -> list[tuple[dict, bool]]:
     """(refusal example, held out) for `cfg.near_misses` questions about the course's neighbourhood that its
     sources do not answer: field terms the whole course never names, and who made or when a term it defines
     (kept only when no source shown says who or when). Alternating, each question once."""
     corpus = fold("\n".join(c.text for c in chunks))
-    absent = [term for term, stem in FIELD_TERMS if not names(corpus, stem)]
+    absent = [term for term, stem in field_terms(cfg) if not names(corpus, stem)]
     defined = [t for c in chunks for t in defined_terms(c) if origin_term(t)]
     if not chunks or not (absent or defined):
         return []
@@ -323,7 +329,7 @@ def counterparts(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: P
     usable = [c for c in chunks if len(c.text) >= cfg.min_chunk_chars]
     pool = [(chunk, cand) for chunk in usable for cand in present_term_questions(chunk, rng)]
     folded = [fold(c.text) for c in usable]
-    for term, stem in FIELD_TERMS:  # the near misses' terms the course does name, asked of where it names them
+    for term, stem in field_terms(cfg):  # the near misses' terms the course does name, asked of where it names them
         naming = [c for c, text in zip(usable, folded, strict=True) if names(text, stem)]
         for chunk in rng.sample(naming, min(3, len(naming))):
             if cand := named_term_question(term, stem, chunk, rng):

@@ -149,7 +149,7 @@ def check_space(out_dir: Path, need: int) -> None:
 
 def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0) -> Path:
     """Convert and quantize; write the manifest beside the GGUF. Returns the GGUF's path."""
-    from .merge import MERGE_CONFIG
+    from .merge import MERGE_CONFIG, scaled_adapter
 
     merged = read_json(merged_dir / MERGE_CONFIG, "run the merge stage first")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,8 +167,9 @@ def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0)
 
     lora = None
     if cfg.runtime_lora:
-        lora_file = convert_lora(Path(merged["adapter"]), merged_dir, out_dir / "adapter-F16.gguf",
-                                 out_dir / "convert_lora.log")
+        with tempfile.TemporaryDirectory() as tmp:  # at the strength the merge folded it in
+            adapter = scaled_adapter(Path(merged["adapter"]), merged["lora"].get("scale", 1.0), Path(tmp))
+            lora_file = convert_lora(adapter, merged_dir, out_dir / "adapter-F16.gguf", out_dir / "convert_lora.log")
         lora = {"file": lora_file.name, "path": str(lora_file.resolve()), "sha256": sha256_file(lora_file),
                 "bytes": lora_file.stat().st_size}
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, split_sentences
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -557,6 +560,28 @@ _ORIGIN_QUESTIONS = ("¿Quién propuso {u}?", "¿En qué año se {inventó} {u}?
 # a source that says who made something or when: a year, or the verbs and nouns of authorship (folded)
 _ORIGIN = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b|\b(?:propu|propon|invent|creo\b|cread|creador|desarroll|introdu"
                      r"|autor|fundad|disen|publica)")
+
+
+_ARTICLE = re.compile(r"^(?:el|la|los|las|un|una|unos|unas)\s+")
+
+
+def read_field_terms(path: Path) -> tuple[tuple[str, str], ...]:
+    """A course's own field terms (what FIELD_TERMS is for machine learning): one per line, `term` or
+    `term | stem` — the stem being the folded text that shows the course names it (default: the folded term
+    without its article, "las redes siamesas" → "redes siamesas"); blank lines and # comments are skipped."""
+    terms = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        term, _, stem = (part.strip() for part in line.partition("|"))
+        stem = fold(stem) if stem else _ARTICLE.sub("", fold(term))
+        if not term or not stem:
+            raise ConfigError(f"{path}:{number}: expected `term` or `term | stem`, got {line!r}")
+        terms.append((term, stem))
+    if not terms:
+        raise ConfigError(f"{path}: no terms (one per line, `term` or `term | stem`)")
+    return tuple(terms)
 
 
 def names(folded_text: str, stem: str) -> bool:

@@ -131,8 +131,8 @@ if "train" in selected:
 if "merge" in selected:
     from adapters.merge import merge
 
-    merge(run.adapter, run.merged)
-    print(f"merge        {run.merged}")
+    merge(run.adapter, run.merged, configs.merge)
+    print(f"merge        {run.merged} (adapter at ×{configs.merge.lora_scale:g} of its trained strength)")
 
 # -- 4. export: vendored llama.cpp converter, then quantization, then the manifest -------------------------
 if "export" in selected:

@@ -20,7 +20,7 @@ from adapters.dataset import (
     verify_no_leak,
 )
 from adapters.errors import EvalLeak
-from adapters.questions import FIELD_TERMS, candidates, normalize, says_origin
+from adapters.questions import FIELD_TERMS, candidates, names, normalize, says_origin
 from adapters.writer import prompt_sources
 from knowledge.abstention import model_declined
 from knowledge.citations import attribute, strip_markers
@@ -214,6 +214,20 @@ def test_near_misses_are_refusals_whose_sources_do_not_answer_them():
     held = [i for i in result["heldout"] if i["type"] == "near_miss"]
     assert held and all(not i["answerable"] and not i["gold"] for i in held)
     assert {i["question"] for i in held}.isdisjoint(e["question"] for e in result["train"])
+
+
+def test_a_course_in_another_field_names_its_own_terms_for_the_near_misses(tmp_path):
+    terms = tmp_path / "historia.txt"
+    terms.write_text("# términos vecinos de un curso de historia\nla Revolución Francesa\n"
+                     "el Imperio Otomano | otoman\n", encoding="utf-8")
+    chunks = near_course()
+    cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", offtopic=0, near_misses=40, field_terms=str(terms))
+    result = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    near = [fold(e["question"]) for e in result["train"] + result["val"] if e["type"] == "near_miss"]
+    assert any("revolucion francesa" in q for q in near) and any("otoman" in q for q in near)
+    corpus = fold(" ".join(c.text for c in chunks))
+    built_in = [stem for _, stem in FIELD_TERMS if not names(corpus, stem)]  # what the default list would ask
+    assert not any(names(q, stem) for q in near for stem in built_in)
 
 
 def test_near_misses_and_their_counterparts_leave_the_rest_of_the_dataset_as_it_was():

@@ -22,7 +22,7 @@ from adapters.config import RunPaths, parse_overrides, sha256_file  # noqa: E402
 from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, PromptShape, make_dataset, read_jsonl  # noqa: E402
 from adapters.export import MANIFEST, export, file_type_of, gguf_facts  # noqa: E402
 from adapters.gate import DETAILS, PARTIAL, decide, gate, templates_of  # noqa: E402
-from adapters.merge import merge  # noqa: E402
+from adapters.merge import MERGE_CONFIG, merge, scaled_adapter  # noqa: E402
 from adapters.speed import speed  # noqa: E402
 from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
 from adapters.writer import ANSWERS, llama_writer, training_data, write_answers  # noqa: E402
@@ -245,19 +245,19 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
         runner.invoke(app, ["adapter", "use", "--base"])
 
 
+def next_token_logits(text: bytes = b"La tasa de aprendizaje es", **kwargs):
+    """llama.cpp's logits for the token after `text` on the tiny model (kwargs: lora_path, lora_scale)."""
+    import llama_cpp
+    import numpy as np
+
+    generator = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2, **kwargs)
+    generator.llama.eval(generator.llama.tokenize(text))  # Llama.scores stays empty without logits_all
+    logits = llama_cpp.llama_get_logits(generator.llama.ctx)
+    return np.ctypeslib.as_array(logits, shape=(generator.llama.n_vocab(),)).copy(), generator.name
+
+
 def test_lora_scale_blends_the_adapter_in_from_the_base_to_the_trained_weights(done):
     lora = done.run.gguf / json.loads((done.run.gguf / MANIFEST).read_text())["adapter"]["gguf"]["file"]
-    tokens = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2).llama.tokenize(b"La tasa de aprendizaje es")
-
-    def next_token_logits(**kwargs):
-        import llama_cpp
-        import numpy as np
-
-        generator = LlamaGenerator(TINY_MODEL, n_ctx=512, n_threads=2, **kwargs)
-        generator.llama.eval(tokens)  # Llama.scores stays empty without logits_all: read the context's logits
-        logits = llama_cpp.llama_get_logits(generator.llama.ctx)
-        return np.ctypeslib.as_array(logits, shape=(generator.llama.n_vocab(),)).copy(), generator.name
-
     base, _ = next_token_logits()
     off, _ = next_token_logits(lora_path=lora, lora_scale=0.0)
     full, full_name = next_token_logits(lora_path=lora)
@@ -268,6 +268,37 @@ def test_lora_scale_blends_the_adapter_in_from_the_base_to_the_trained_weights(d
     # acts through attention and softmax — so only "in between" weights, not "in between" logits, are asserted)
     assert abs(half - base).max() > 1e-3 and abs(half - full).max() > 1e-3
     assert half_name.endswith("adapter-F16.gguf ×0.5") and full_name.endswith("adapter-F16.gguf")
+
+
+def test_a_scaled_adapter_is_merged_and_exported_at_that_strength(done, tmp_path):
+    from gguf import GGUFReader
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    from adapters.base import dense_copy, load_model
+    from adapters.merge import base_of
+
+    half = parse_overrides(["lora_scale=0.5"]).merge
+    merge(done.run.adapter, tmp_path / "merged", half)
+    assert json.loads((tmp_path / "merged" / MERGE_CONFIG).read_text())["lora"]["scale"] == 0.5
+    export(tmp_path / "merged", tmp_path / "gguf", done.configs.export, 2)
+    manifest = json.loads((tmp_path / "gguf" / MANIFEST).read_text())
+    assert manifest["adapter"]["lora"]["scale"] == 0.5
+    # the runtime LoRA carries the scale in its alpha (llama.cpp multiplies the delta by alpha / r) …
+    lora = Path(manifest["adapter"]["gguf"]["path"])
+    assert GGUFReader(lora).fields["adapter.lora.alpha"].contents() == pytest.approx(0.5 * 8)
+    # … so llama.cpp serves the same model as the full adapter at llama.cpp's LoRA scale 0.5
+    baked, _ = next_token_logits(lora_path=lora)
+    at_load, _ = next_token_logits(lora_path=done.run.gguf / "adapter-F16.gguf", lora_scale=0.5)
+    full, _ = next_token_logits(lora_path=done.run.gguf / "adapter-F16.gguf")
+    assert abs(baked - at_load).max() < 1e-3 < abs(baked - full).max()
+    # and peft folds the delta in at half its trained strength (alpha / r × 0.5)
+    trained = json.loads((done.run.adapter / "train_config.json").read_text())
+    model = load_model(dense_copy(base_of(trained)), torch.float32)
+    scaled = PeftModel.from_pretrained(model, scaled_adapter(done.run.adapter, 0.5, tmp_path / "view"))
+    scalings = {m.scaling["default"] for m in scaled.modules() if isinstance(m, LoraLayer)}
+    assert scalings == {0.5 * 8 / 4}  # lora_alpha=8, lora_r=4 in OPTIONS
+    assert scaled_adapter(done.run.adapter, 1.0, tmp_path / "unused") == done.run.adapter
 
 
 def test_speed_times_every_servable_form_on_the_pipelines_prompts(done):

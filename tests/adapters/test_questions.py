@@ -2,6 +2,9 @@
 
 import random
 
+import pytest
+
+from adapters.errors import ConfigError
 from adapters.questions import (
     absent_term_question,
     article,
@@ -21,6 +24,7 @@ from adapters.questions import (
     origin_term,
     present_term_questions,
     read_blocks,
+    read_field_terms,
     says_origin,
     slide_lists,
 )
@@ -220,3 +224,17 @@ def test_a_field_term_the_course_names_is_asked_of_the_sentence_that_names_it():
     forms = {named_term_question("las redes LSTM", "lstm", hit, rng).question for _ in range(40)}
     assert "explícame las redes LSTM" in forms and any("se usan las redes LSTM en" in q for q in forms)
     assert named_term_question("el filtro de Kalman", "kalman", hit, rng) is None  # not named here
+
+
+def test_a_courses_field_terms_are_read_with_their_stems(tmp_path):
+    terms = tmp_path / "terms.txt"
+    terms.write_text("# vecindario del curso\n\nla Revolución Francesa\nel Imperio Otomano | Otomán  # raíz propia\n"
+                     "Napoleón\n", encoding="utf-8")
+    assert read_field_terms(terms) == (("la Revolución Francesa", "revolucion francesa"),
+                                       ("el Imperio Otomano", "otoman"), ("Napoleón", "napoleon"))
+    terms.write_text("# nada\n\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no terms"):
+        read_field_terms(terms)
+    terms.write_text("Napoleón\n | napoleon\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"terms.txt:2: expected"):
+        read_field_terms(terms)
