@@ -42,6 +42,10 @@ class DatasetConfig:
     # the field's terms those near misses ask about: a text file, one per line, `term` or `term | stem` (# comments);
     # "" = the built-in machine-learning list. A course in another field names its own neighbourhood here
     field_terms: str = ""
+    # questions about how the course runs that its materials never answer — office hours, make-up exams, late work
+    # (questions.COURSE_TOPICS, only topics the course never names) — answered with the refusal: their sources are
+    # the course's own syllabus and exam chunks, so the model learns not to invent a rule from them
+    course_misses: int = 12
     # beside them, questions in the same forms about terms the course does define or name, answered from the chunk
     # that does: the model learns to check the sources, not to refuse a form of question or a famous term
     near_miss_counterparts: int = 48

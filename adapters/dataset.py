@@ -46,6 +46,7 @@ from .questions import (
     Candidate,
     absent_term_question,
     candidates,
+    course_questions,
     defined_terms,
     informal,
     named_term_question,
@@ -241,10 +242,10 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
                 continue
             add(admin_example(item, chunks, search(item.question), shape), False)
 
-    near = near_misses(chunks, search, cfg, shape, guard, stats)
-    for question in (e["question"] for e, held in near if held):
-        out["heldout"].append(heldout_item(question, Candidate(question, (), (), "near_miss"), None,
-                                           len(out["heldout"])))
+    near = near_misses(chunks, search, cfg, shape, guard, stats) + course_misses(chunks, search, cfg, shape, guard,
+                                                                                 stats)
+    for question, kind in ((e["question"], e["type"]) for e, held in near if held):
+        out["heldout"].append(heldout_item(question, Candidate(question, (), (), kind), None, len(out["heldout"])))
     taken = {fold(e["question"]) for e in out["train"] + out["val"] + [e for e, _ in near]}
     pairs = counterparts(chunks, search, cfg, shape, guard, stats, taken)
     for example, held, cand, chunk in pairs:
@@ -305,6 +306,30 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
             stats["dropped_near_miss"] += 1  # the pipeline declines without the model, or a source may answer
             continue
         example = record(question, "decline", "near_miss", shape, sources, DECLINE_SENTENCE, None, None)
+        out.append((example, is_heldout(question, cfg.heldout_share, cfg.seed)))
+    return out
+
+
+def course_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape, guard: EvalGuard,
+                  stats: Counter) -> list[tuple[dict, bool]]:
+    """(refusal example, held out) for `cfg.course_misses` questions about how the course runs (office hours, a
+    make-up exam…) on topics its materials never name, shown with the course's chunks retrieval finds for them
+    (none naming the topic). Own random stream; each question once."""
+    asked = course_questions(fold("\n".join(c.text for c in chunks)))
+    rng = random.Random(f"{cfg.seed}:course")
+    out = []
+    for question, stems in rng.sample(asked, len(asked)):
+        if len(out) >= cfg.course_misses:
+            break
+        typed = informal(question, rng) if rng.random() < cfg.informal_share else question
+        if guard.blocks(typed) or guard.blocks(question):
+            stats["dropped_eval_overlap"] += 1
+            continue
+        sources = shape.sources(search(typed), typed)
+        if not sources or any(names(fold(s.text), stem) for s in sources for stem in stems):
+            stats["dropped_course_miss"] += 1
+            continue
+        example = record(typed, "decline", "course_miss", shape, sources, DECLINE_SENTENCE, None, None)
         out.append((example, is_heldout(question, cfg.heldout_share, cfg.seed)))
     return out
 

@@ -29,7 +29,7 @@ class Candidate:
     sentences: tuple[str, ...]  # the answer, one claim per sentence, without citation markers
     evidence: tuple[str, ...]  # chunk text the answer rests on (each must survive source trimming)
     kind: str  # definition | keyvalue | code | heading | fact | list | comparison | admin | offtopic | near_miss
-    #   | counterpart
+    #   | counterpart | course_miss
     facts: tuple[str, ...] = ()  # key facts a correct answer contains (the held-out set's must_include)
     question_en: str = ""  # the same question as an English-speaking student asks it ("" = not asked in English)
 
@@ -686,3 +686,44 @@ OFFTOPIC = (
     "¿Qué equipo lidera la liga de baloncesto?", "¿Cómo se tiñe el pelo en casa?",
     "¿Cuál es el horario del gimnasio del campus?", "¿Qué idioma se habla en Surinam?",
 )
+
+
+# -- course misses: how the course runs, where its materials are silent ----------------------------------------
+# What students ask about the course itself, each topic with the (folded) stems that show its materials talk
+# about it. The dataset stage asks only about topics the indexed course never names: retrieval then returns the
+# course's own syllabus and exam chunks, which look as if they should answer — a model that answers from them
+# invents a rule (office hours, a make-up exam). Written for this project.
+COURSE_TOPICS = (
+    (("horario de atencion", "horas de atencion", "horario de oficina", "office hours", "asesoria"),
+     ("¿En qué horario atiende el profesor dudas fuera de clase?", "¿El profesor tiene horas de oficina?",
+      "¿Cuándo puedo ir a resolver dudas con el profesor?")),
+    (("supletori", "examen de recuperacion", "examen diferido", "reprogram"),
+     ("¿Qué pasa si no puedo presentar un parcial por enfermedad?", "¿Se puede reprogramar un parcial?",
+      "¿Hay examen de recuperación si pierdo el parcial?")),
+    (("entrega tardia", "entregas tardias", "fuera de plazo", "extemporane", "despues de la fecha limite"),
+     ("¿Se aceptan entregas después de la fecha límite?", "¿Cuánto se descuenta por entregar tarde un trabajo?")),
+    (("asistencia", "inasistencia", "fallas"),
+     ("¿La asistencia a clase es obligatoria?", "¿Con cuántas faltas se pierde el curso?")),
+    (("grabacion", "grabad"),
+     ("¿Las clases quedan grabadas?", "¿Dónde encuentro las grabaciones de las clases?")),
+    (("hoja de formulas", "libro abierto", "material permitido", "apuntes"),
+     ("¿Se pueden usar apuntes durante el parcial?", "¿El examen es a libro abierto?")),
+    (("reclamo", "reclamacion", "revision de nota", "recalific"),
+     ("¿Cómo se pide la revisión de una nota?", "¿Cuánto tiempo hay para reclamar una calificación?")),
+    (("puntos extra", "puntos adicionales", "credito extra", "bonificacion"),
+     ("¿Hay forma de ganar puntos extra en el curso?", "¿Se puede subir la nota con un trabajo adicional?")),
+    (("salon", "aula", "edificio"),
+     ("¿En qué salón es la clase?", "¿En qué edificio se dicta el curso?")),
+    (("nota minima", "nota aprobatoria", "para aprobar"),
+     ("¿Cuál es la nota mínima para aprobar el curso?", "¿Con cuánto se pasa la materia?")),
+    (("prerrequisit", "requisito previo", "correquisit"),
+     ("¿Qué prerrequisitos tiene el curso?", "¿Necesito haber visto otra materia antes de este curso?")),
+    (("plagio", "integridad academica", "honestidad academica"),
+     ("¿Qué pasa si me descubren copiando en un parcial?", "¿Qué sanción tiene el plagio en los proyectos?")),
+)
+
+
+def course_questions(folded_corpus: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(question, the topic's stems) for every topic the course's materials never name."""
+    return [(question, stems) for stems, questions in COURSE_TOPICS
+            if not any(names(folded_corpus, stem) for stem in stems) for question in questions]

@@ -20,7 +20,7 @@ from adapters.dataset import (
     verify_no_leak,
 )
 from adapters.errors import EvalLeak
-from adapters.questions import FIELD_TERMS, candidates, names, normalize, says_origin
+from adapters.questions import COURSE_TOPICS, FIELD_TERMS, candidates, names, normalize, says_origin
 from adapters.writer import prompt_sources
 from knowledge.abstention import model_declined
 from knowledge.citations import attribute, strip_markers
@@ -161,8 +161,8 @@ def test_hand_written_pairs_cite_the_chunk_their_gold_names(tmp_path):
 
 def test_english_questions_are_answered_from_the_spanish_sources_with_citations():
     chunks = course()
-    cfg = DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0, near_misses=0, decline_share=0.0,
-                        english_share=1.0)
+    cfg = DatasetConfig(heldout_share=0.01, forbid_eval="", offtopic=0, near_misses=0, course_misses=0,
+                        decline_share=0.0, english_share=1.0)
     result = build(chunks, lexical_search(chunks), cfg, SHAPE)
     english = [e for e in result["train"] if e["question"].isascii() or e["question"].startswith(("What", "what"))]
     assert english, [e["question"] for e in result["train"]]
@@ -230,19 +230,50 @@ def test_a_course_in_another_field_names_its_own_terms_for_the_near_misses(tmp_p
     assert not any(names(q, stem) for q in near for stem in built_in)
 
 
+SYLLABUS = ("Evaluación del curso\nLa nota se compone de dos parciales (25% cada uno), un proyecto final (30%) y la "
+            "participación en clase (20%). La asistencia a las sesiones prácticas es obligatoria. El profesor "
+            "publica las notas de cada parcial en la plataforma del curso una semana después de la entrega.")
+
+
+def test_course_misses_decline_what_the_syllabus_never_says_and_never_ask_what_it_does():
+    chunks = [*course(), chunk("c-syllabus", SYLLABUS, "Evaluación del curso", page=2)]
+    cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", offtopic=0, near_misses=0, near_miss_counterparts=0,
+                        course_misses=40)
+    result = build(chunks, lexical_search(chunks), cfg, SHAPE)
+    misses = [e for e in result["train"] + result["val"] if e["type"] == "course_miss"]
+    held = [i for i in result["heldout"] if i["type"] == "course_miss"]
+    # the course names office hours (its general information) and attendance (the syllabus): never asked about
+    silent = [q for stems, questions in COURSE_TOPICS for q in questions
+              if not {"horario de atencion", "asistencia"} & set(stems)]
+    asked = Counter(frozenset(content_words(e["question"])) for e in misses)
+    assert asked == Counter(frozenset(content_words(q)) for q in silent)  # every other question, once each
+    assert held and {i["question"] for i in held} <= {e["question"] for e in result["val"]}
+    for e in misses:
+        assert e["kind"] == "decline" and e["messages"][-1]["content"] == DECLINE_SENTENCE and not e["gold"]
+        assert prompt_sources(e)  # shown with sources: the model, not the pipeline, must decline
+    # the syllabus is what retrieval shows for questions about grades and exams: it looks like it should answer
+    assert any("parciales (25% cada uno)" in " ".join(prompt_sources(e)) for e in misses)
+    assert all(not i["answerable"] and not i["gold"] for i in held)
+
+
 def test_near_misses_and_their_counterparts_leave_the_rest_of_the_dataset_as_it_was():
     chunks = near_course()
 
-    def dataset(near: int, counter: int) -> dict:
-        cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=near, near_miss_counterparts=counter)
+    def dataset(near: int, counter: int, course: int = 0) -> dict:
+        cfg = DatasetConfig(heldout_share=0.3, forbid_eval="", near_misses=near, near_miss_counterparts=counter,
+                            course_misses=course)
         return build(chunks, lexical_search(chunks), cfg, SHAPE)
 
-    without, with_near, with_both = dataset(0, 0), dataset(20, 0), dataset(20, 20)
+    without, with_near, with_both, with_all = dataset(0, 0), dataset(20, 0), dataset(20, 20), dataset(20, 20, 12)
     for split in ("train", "val"):
         assert [e["id"] for e in without[split]] == [e["id"] for e in with_near[split] if e["type"] != "near_miss"]
         assert [e["id"] for e in with_near[split]] == [e["id"] for e in with_both[split] if e["type"] != "counterpart"]
+        assert [e["id"] for e in with_both[split]] == [e["id"] for e in with_all[split] if e["type"] != "course_miss"]
     held = [i["id"] for i in with_near["heldout"]]
     assert held == [i["id"] for i in with_both["heldout"]][:len(held)]
+    held = [i["question"] for i in with_both["heldout"]]
+    assert held == [i["question"] for i in with_all["heldout"] if i["type"] != "course_miss"]
+    assert any(e["type"] == "course_miss" for e in with_all["train"] + with_all["val"])
     assert any(e["type"] == "near_miss" for e in with_near["train"])
     rows = with_both["train"]
     pairs = [i for i, e in enumerate(rows) if e["type"] == "counterpart"]
