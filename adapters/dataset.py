@@ -6,7 +6,8 @@ place among them; the prompt is made by `knowledge.prompt` (same system prompt, 
 trimming), and the answer copies the chunk's sentences with the gold's number, [n]. A share of questions is
 shown *without* any chunk holding the answer, and questions the course never covers are added, as are near
 misses — questions that look answerable from the sources retrieved for them (a field term the course never
-names, who made or when a term it defines) and are not: the answer to all of them is the pipeline's refusal,
+names, who made or when a term it defines) and are not, and questions about how the course runs that its
+materials never answer (office hours, a make-up exam): the answer to all of them is the pipeline's refusal,
 citing nothing (https://arxiv.org/abs/2403.10131 for the recipe). Beside the near misses stand their
 counterparts: the same forms of question about terms the course does define or name, answered from the chunk
 that defines or names them.
@@ -29,7 +30,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from knowledge.citations import strip_markers
@@ -187,19 +188,77 @@ def heldout_item(question: str, cand: Candidate, gold: Hit | None, n: int) -> di
 
 
 # -- the whole dataset ---------------------------------------------------------------------------------
+@dataclass
+class Collected:
+    """Examples (train / val) and held-out evaluation items as the dataset stage gathers them."""
+
+    train: list[dict] = field(default_factory=list)
+    val: list[dict] = field(default_factory=list)
+    heldout: list[dict] = field(default_factory=list)
+    stats: Counter = field(default_factory=Counter)
+
+    def add(self, example: dict | None, held: bool) -> None:
+        if example is None:
+            self.stats["skipped_no_room"] += 1
+            return
+        (self.val if held else self.train).append(example)
+
+    def hold(self, question: str, cand: Candidate, gold: Hit | None) -> None:
+        self.heldout.append(heldout_item(question, cand, gold, len(self.heldout)))
+
+
 def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape) -> dict:
-    """Examples and held-out items from the course's chunks; `search` is the pipeline's retriever (or a fake)."""
+    """Examples and held-out items from the course's chunks; `search` is the pipeline's retriever (or a fake).
+
+    One random stream makes the course's own questions, the off-topic refusals and the order; the near misses,
+    course misses and counterparts come from streams of their own and are slotted in after the shuffle, so
+    adding them leaves the rest of the dataset (and the writer's cached answers for it) as it was."""
     rng = random.Random(cfg.seed)
     guard = EvalGuard([Path(p) for p in cfg.forbid_eval.split(",") if p and Path(p).is_file()])
-    out: dict = {"train": [], "val": [], "heldout": [], "stats": Counter()}
-    stats = out["stats"]
+    got = Collected()
+    chunk_questions(got, chunks, search, cfg, shape, guard, rng)
+    offtopic_refusals(got, search, cfg, shape, guard, rng)
+    for path in (Path(p) for p in cfg.admin_pairs.split(",") if p):
+        for item in load_items(path):
+            if guard.blocks(item.question):
+                got.stats["dropped_eval_overlap"] += 1
+                continue
+            got.add(admin_example(item, chunks, search(item.question), shape), False)
 
-    def add(example: dict | None, held: bool) -> None:
-        if example is None:
-            stats["skipped_no_room"] += 1
-            return
-        out["val" if held else "train"].append(example)
+    near = near_misses(chunks, search, cfg, shape, guard, got.stats) + course_misses(chunks, search, cfg, shape,
+                                                                                     guard, got.stats)
+    for example in (e for e, held in near if held):
+        got.hold(example["question"], Candidate(example["question"], (), (), example["type"]), None)
+    taken = {fold(e["question"]) for e in got.train + got.val + [e for e, _ in near]}
+    pairs = counterparts(chunks, search, cfg, shape, guard, got.stats, taken)
+    for example, held, cand, chunk in pairs:
+        if held:
+            got.hold(example["question"], cand, chunk)
 
+    held_questions = digests(i["question"] for i in got.heldout)
+    kept = [e for e in got.train if not digests([e["question"]]) & held_questions]
+    got.stats["dropped_heldout_overlap"] += len(got.train) - len(kept)
+    rng.shuffle(kept)
+    slot = random.Random(f"{cfg.seed}:slots")
+    for example, held in near:
+        if not held and digests([example["question"]]) & held_questions:
+            got.stats["dropped_heldout_overlap"] += 1
+            continue
+        rows = got.val if held else kept
+        rows.insert(slot.randrange(len(rows) + 1), example)
+    slot = random.Random(f"{cfg.seed}:counterpart-slots")
+    for rows, held_out in ((kept, False), (got.val, True)):
+        beside(rows, [e for e, held, _, _ in pairs if held == held_out], slot)
+    train = kept[: cfg.max_examples] if cfg.max_examples else kept
+    verify_no_leak(train + got.val, guard)
+    return {"train": train, "val": got.val, "heldout": got.heldout, "stats": got.stats,
+            "guard": {"eval_items": len(guard.items), "overlap": 0}}
+
+
+def chunk_questions(got: Collected, chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptShape,
+                    guard: EvalGuard, rng: random.Random) -> None:
+    """Up to `questions_per_chunk` questions per chunk, answered from it among distractors or (a
+    `decline_share` of them) shown without it and declined; a held-out chunk's go to validation and the gate."""
     for chunk in chunks:
         if len(chunk.text) < cfg.min_chunk_chars:
             continue
@@ -211,66 +270,33 @@ def build(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: PromptSh
             else:
                 question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
             if guard.blocks(question) or guard.blocks(cand.question):
-                stats["dropped_eval_overlap"] += 1
+                got.stats["dropped_eval_overlap"] += 1
                 continue
             hits = search(question)
             if rng.random() < cfg.decline_share:
                 could_answer = answers_it(cand, chunk, cfg.decline_overlap)
-                add(decline_example(question, cand.kind, hits, shape, could_answer), held)
+                got.add(decline_example(question, cand.kind, hits, shape, could_answer), held)
             else:
-                add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources),
-                                   ENGLISH_LEAD if english else ""), held)
+                got.add(answer_example(question, cand, chunk, hits, shape, rng.randrange(shape.max_sources),
+                                       ENGLISH_LEAD if english else ""), held)
             if held:
-                out["heldout"].append(heldout_item(question, cand, chunk, len(out["heldout"])))
+                got.hold(question, cand, chunk)
 
+
+def offtopic_refusals(got: Collected, search: Search, cfg: DatasetConfig, shape: PromptShape, guard: EvalGuard,
+                      rng: random.Random) -> None:
+    """`offtopic` questions no course of this kind covers, declined (dropped when the course covers them after
+    all, or an evaluation set asks them)."""
     for question in rng.sample(OFFTOPIC, min(cfg.offtopic, len(OFFTOPIC))):
         hits = search(question)
         asked = content_words(question)
         if guard.blocks(question) or any(overlap(asked, content_words(h.text)) >= 0.5 for h in hits):
-            stats["dropped_offtopic"] += 1  # the course may cover it after all (or an eval set asks it)
+            got.stats["dropped_offtopic"] += 1
             continue
         held = is_heldout(question, cfg.heldout_share, cfg.seed)
-        add(decline_example(question, "offtopic", hits, shape), held)
+        got.add(decline_example(question, "offtopic", hits, shape), held)
         if held:
-            out["heldout"].append(heldout_item(question, Candidate(question, (), (), "offtopic"), None,
-                                               len(out["heldout"])))
-
-    for path in (Path(p) for p in cfg.admin_pairs.split(",") if p):
-        for item in load_items(path):
-            if guard.blocks(item.question):
-                stats["dropped_eval_overlap"] += 1
-                continue
-            add(admin_example(item, chunks, search(item.question), shape), False)
-
-    near = near_misses(chunks, search, cfg, shape, guard, stats) + course_misses(chunks, search, cfg, shape, guard,
-                                                                                 stats)
-    for question, kind in ((e["question"], e["type"]) for e, held in near if held):
-        out["heldout"].append(heldout_item(question, Candidate(question, (), (), kind), None, len(out["heldout"])))
-    taken = {fold(e["question"]) for e in out["train"] + out["val"] + [e for e, _ in near]}
-    pairs = counterparts(chunks, search, cfg, shape, guard, stats, taken)
-    for example, held, cand, chunk in pairs:
-        if held:
-            out["heldout"].append(heldout_item(example["question"], cand, chunk, len(out["heldout"])))
-    held_questions = digests(i["question"] for i in out["heldout"])
-    kept = [e for e in out["train"] if not digests([e["question"]]) & held_questions]
-    stats["dropped_heldout_overlap"] += len(out["train"]) - len(kept)
-    rng.shuffle(kept)
-    # near misses come from their own random stream and are slotted in after the shuffle, so the rest of the
-    # dataset (and the writer's cached answers for it) stays what it was without them
-    slot = random.Random(f"{cfg.seed}:slots")
-    for example, held in near:
-        if not held and digests([example["question"]]) & held_questions:
-            stats["dropped_heldout_overlap"] += 1
-            continue
-        rows = out["val"] if held else kept
-        rows.insert(slot.randrange(len(rows) + 1), example)
-    slot = random.Random(f"{cfg.seed}:counterpart-slots")  # likewise: adding them leaves the rest in place
-    for rows, held_out in ((kept, False), (out["val"], True)):
-        beside(rows, [e for e, held, _, _ in pairs if held == held_out], slot)
-    out["train"] = kept[: cfg.max_examples] if cfg.max_examples else kept
-    verify_no_leak(out["train"] + out["val"], guard)
-    out["guard"] = {"eval_items": len(guard.items), "overlap": 0}
-    return out
+            got.hold(question, Candidate(question, (), (), "offtopic"), None)
 
 
 def field_terms(cfg: DatasetConfig) -> tuple[tuple[str, str], ...]:
