@@ -67,10 +67,10 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
 
     from .export import MANIFEST
     from .gate import describe_gains, gate
-    from .report import side_by_side
+    from .report import side_by_side, worth_telling
 
     def progress(what: str, done: int, total: int) -> None:
-        if done in (1, total) or done % 10 == 0:
+        if worth_telling(done, total):
             err.print(f"[dim]evaluating {what}: {done}/{total} answers[/]")
 
     with Knowledge(settings) as kb:

@@ -54,3 +54,8 @@ def _fmt(metric: str, value) -> str:
     if metric == "words_per_answer":
         return f"{value:.1f}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def worth_telling(done: int, total: int, every: int = 10) -> bool:
+    """Whether a progress line is worth printing: the first, every `every`th and the last of `total`."""
+    return done in (1, total) or done % every == 0

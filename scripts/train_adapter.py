@@ -145,10 +145,10 @@ if "export" in selected:
 if "gate" in selected:
     from adapters.export import MANIFEST
     from adapters.gate import describe_gains, gate
-    from adapters.report import side_by_side
+    from adapters.report import side_by_side, worth_telling
 
     def gate_progress(what: str, done: int, total: int) -> None:
-        if done in (1, total) or done % 10 == 0:
+        if worth_telling(done, total):
             print(f"gate         {what}: {done}/{total} answers", flush=True)
 
     with Knowledge(settings) as kb:
