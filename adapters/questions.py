@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,21 +225,28 @@ def defined_terms(hit: Hit) -> list[str]:
                               for d in map(defined, split_sentences(b.text)) if d))
 
 
-def definitions(blocks: list[Block]) -> list[Candidate]:
-    out = []
+def defining_sentences(blocks: list[Block]) -> Iterator[tuple[str, str, str, str]]:
+    """(sentence, term, verb, rest) for each prose sentence that defines a term, in order."""
     for block in (b for b in blocks if b.kind == "prose"):
         for sentence in split_sentences(block.text):
-            d = defined(sentence)
-            if d is None:
-                continue
-            term, verb, rest = d
-            form = _DEFINITION_QUESTIONS[verb]
-            if verb in ("es", "son") and _NUMBER.search(rest[:40]):
-                form = "¿Cuál es {t}?" if verb == "es" else "¿Cuáles son {t}?"  # a value, not a concept
-            question = form.format(t=term)
-            english = "" if form.startswith("¿Cuál") else _DEFINITION_EN[len(out) % 3].format(t=term)
-            out.append(Candidate(question, (_sentence(sentence),), (sentence,), "definition",
-                                 key_facts(rest, question), english))
+            if d := defined(sentence):
+                yield sentence, *d
+
+
+def states_value(verb: str, rest: str) -> bool:
+    """'el valor de k es 5', 'los pesos son 0.3 y 0.7': a value, not a concept (asked '¿Cuál es…?')."""
+    return verb in ("es", "son") and _NUMBER.search(rest[:40]) is not None
+
+
+def definitions(blocks: list[Block]) -> list[Candidate]:
+    out = []
+    for sentence, term, verb, rest in defining_sentences(blocks):
+        value = states_value(verb, rest)
+        form = ("¿Cuál es {t}?" if verb == "es" else "¿Cuáles son {t}?") if value else _DEFINITION_QUESTIONS[verb]
+        question = form.format(t=term)
+        english = "" if value else _DEFINITION_EN[len(out) % 3].format(t=term)
+        out.append(Candidate(question, (_sentence(sentence),), (sentence,), "definition",
+                             key_facts(rest, question), english))
     return out
 
 
@@ -641,12 +649,11 @@ _PRESENT_QUESTIONS = ("¿Qué {es} {t}?", "¿Qué dice {doc} sobre {t}?", "expl�
 def present_term_questions(hit: Hit, rng: random.Random) -> list[Candidate]:
     """The chunk's definitions of named things ('la retropropagación es …'), asked in the near misses' forms."""
     out = []
-    for cand in definitions(read_blocks(hit)):
-        term, verb, _ = defined(cand.evidence[0])
-        if verb not in ("es", "son") or cand.question.startswith("¿Cuál") or not origin_term(term):
-            continue  # a value ('el valor de k es 5'), a purpose, or a plain noun: not what near misses ask
+    for sentence, term, verb, rest in defining_sentences(read_blocks(hit)):
+        if verb not in ("es", "son") or states_value(verb, rest) or not origin_term(term):
+            continue  # a purpose ('sirve para'), a value ('k es 5') or a plain noun: not what near misses ask
         question = ask(rng.choice(_PRESENT_QUESTIONS), term, doc=doc_name(hit, rng))
-        out.append(Candidate(question, cand.sentences, cand.evidence, "counterpart", cand.facts))
+        out.append(Candidate(question, (_sentence(sentence),), (sentence,), "counterpart", key_facts(rest, question)))
     return out
 
 
