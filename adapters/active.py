@@ -41,10 +41,10 @@ def activate(data_dir: Path, target: Path, force: bool = False, runtime_lora: bo
              lora_scale: float | None = None) -> dict:
     """Point the generator at an exported GGUF whose gate passed (or any, with force); with `runtime_lora`, at
     the base GGUF plus the exported adapter GGUF instead (None: the form the gate checked), applied at
-    `lora_scale` (0 = the base, 1 = as trained) when given."""
+    `lora_scale` (0 = the base, 1 = as exported: the strength the gate measured) when given."""
     if lora_scale is not None and not 0 <= lora_scale <= LORA_SCALE_MAX:
         raise AdapterError(f"lora scale {lora_scale} is outside 0..{LORA_SCALE_MAX:g} "
-                           "(0 = the base model, 1 = as trained)")
+                           "(0 = the base model, 1 = as exported)")
     manifest_path = locate(target)
     manifest = read_json(manifest_path, "the export's manifest")
     gguf = Path(manifest["gguf"]["path"])

@@ -187,8 +187,9 @@ def use_command(ctx: typer.Context, path: Annotated[Path | None, typer.Argument(
                                                     "merged, quantized GGUF (default: the form the gate checked)")]
                 = None,
                 lora_scale: Annotated[float | None, typer.Option(
-                    min=0.0, max=LORA_SCALE_MAX, help="the runtime LoRA's strength: 0 = the base model, 1 = as trained "
-                                           "(default: COURSEBOT_GENERATOR_LORA_SCALE)")] = None) -> None:
+                    min=0.0, max=LORA_SCALE_MAX,
+                    help="the runtime LoRA's strength: 0 = the base model, 1 = as exported (what the gate measured; "
+                         "default: COURSEBOT_GENERATOR_LORA_SCALE)")] = None) -> None:
     """Serve a tuned GGUF (writes DATA_DIR/active_model.json), or go back with --base."""
     from .active import activate, deactivate, serving_mismatches
 
