@@ -79,6 +79,8 @@ def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     for row in side_by_side(result["evaluation"]):
         table.add_row(*row)
     out.print(table)
+    for name, when in result["base_reused"].items():
+        out.print(f"{name}: the base's answers reused from its evaluation of {when} (same model, items, index, code)")
     out.print(describe_gains(result["gains"], result["served"]))
     served = f"{result['served']} vs merged"
     if result["passed"]:

@@ -12,10 +12,15 @@ It fails when the form that would serve (`quantized`, or `lora` — see GateConf
 below `merged` on citation precision or abstention (what quantization may cost), or when a chat template is
 missing or differs from the training one.
 
+The base GGUF's answers do not depend on the run: they are kept in DATA_DIR/gate-base/ under a key of
+everything that shapes them (the base's hash, the items, the index, the prompt shape, context and threads,
+llama.cpp's version and the answer pipeline's own code), so the next run's gate measures only the tuned forms.
+
 Reads   GGUF/manifest.json (and through it the dataset, adapter and merged folders)
 Writes  GGUF/gate.json; the manifest's "evaluation" and "gate"; GGUF/gate-details/SET.jsonl (every answer of
         every system, the format of `coursebot eval --details`, for `scripts/eval_details.py`);
-        GGUF/gate.partial.json while it runs (a gate run again after an interruption resumes from it)
+        GGUF/gate.partial.json while it runs (a gate run again after an interruption resumes from it);
+        DATA_DIR/gate-base/KEY.json and KEY.jsonl (the base's metrics and answers for one evaluation set)
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from itertools import zip_longest
 from pathlib import Path
@@ -47,6 +53,8 @@ log = logging.getLogger(__name__)
 GATE = "gate.json"
 PARTIAL = "gate.partial.json"  # the (system, set) evaluations done so far, for a resume
 DETAILS = "gate-details"  # SET.jsonl per evaluation set: every answer of every system (`coursebot eval --details`)
+BASE_CACHE = "gate-base"  # in DATA_DIR: the base GGUF's evaluations, reused by every run measuring it the same way
+KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"  # the answer pipeline's code: part of the base's key
 SYSTEMS = ("base", "merged", "quantized", "lora")
 GATED = ("citation_precision", "abstention")  # what quantization must not cost
 
@@ -165,6 +173,35 @@ def evaluate(view, generator, items, settings: AnswerSettings,
         answerer.queue.stop()
 
 
+def base_key(base_sha: str, items: list, index: str, shape: AnswerSettings, n_ctx: int, threads: int) -> str:
+    """Everything the base GGUF's answers on one evaluation set depend on."""
+    import llama_cpp
+
+    code = sha256_text("".join(p.read_text(encoding="utf-8") for p in sorted(KNOWLEDGE.glob("*.py"))))
+    return sha256_text(json.dumps({"base": base_sha, "items": [as_dict(i) for i in items], "index": index,
+                                   "shape": as_dict(shape), "n_ctx": n_ctx, "threads": threads,
+                                   "llama_cpp": llama_cpp.__version__, "pipeline": code},
+                                  sort_keys=True, default=str))
+
+
+def reuse_base(cache: Path, key: str, details: Path) -> dict | None:
+    """The base's metrics from an earlier gate with the same key (its answers appended to `details`), or None."""
+    metrics, answers = cache / f"{key}.json", cache / f"{key}.jsonl"
+    if not (metrics.is_file() and answers.is_file()):
+        return None
+    with details.open("a", encoding="utf-8") as out:
+        out.write(answers.read_text(encoding="utf-8"))
+    return json.loads(metrics.read_text(encoding="utf-8"))
+
+
+def keep_base(cache: Path, key: str, metrics: dict, records: list[AnswerRecord]) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    answers = cache / f"{key}.jsonl"
+    answers.unlink(missing_ok=True)
+    write_details(answers, "base", records)
+    write_json(cache / f"{key}.json", metrics | {"measured_at": datetime.now(UTC).isoformat(timespec="seconds")})
+
+
 def templates_of(manifest: dict) -> dict[str, str | None]:
     adapter, merged = Path(manifest["adapter"]["path"]), Path(manifest["merged"]["path"])
 
@@ -227,6 +264,15 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
         shutil.rmtree(details, ignore_errors=True)
     details.mkdir(exist_ok=True)
     evaluation: dict = kept.get("evaluation") or {name: {} for name in items}
+    cache = settings.resolved_data_dir / BASE_CACHE
+    base_keys = {name: base_key(manifest["base"].get("sha256"), qa, views[name].store.checksum(), shape, n_ctx,
+                                threads) for name, qa in items.items()} if "base" in makers else {}
+    reused = {}
+    for name in [n for n in base_keys if "base" not in evaluation[n]]:
+        if (cached := reuse_base(cache, base_keys[name], details / f"{name}.jsonl")) is not None:
+            reused[name] = cached.pop("measured_at", None)
+            evaluation[name]["base"] = cached
+            write_json(partial_path, {"key": key, "evaluation": evaluation})
     for system, make in makers.items():
         todo = [name for name in items if system not in evaluation[name]]
         if not todo:
@@ -237,6 +283,8 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
                                progress and partial(progress, f"{system} on {name}"))
             write_details(details / f"{name}.jsonl", system, records)
             evaluation[name][system] = answer_metrics(records)
+            if system == "base":
+                keep_base(cache, base_keys[name], evaluation[name][system], records)
             write_json(partial_path, {"key": key, "evaluation": evaluation})
         del generator
         gc.collect()
@@ -247,6 +295,7 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
               "passed": verdict.passed, "reasons": verdict.reasons, "gains": gains(evaluation, served),
               "templates_sha256": {k: sha256_text(v) if v else None for k, v in templates.items()},
               "items": {name: len(qa) for name, qa in items.items()},
+              "base_reused": reused,  # set → when the base answers reused from DATA_DIR/gate-base were measured
               "index_changed": views["heldout"].store.checksum() != dataset["source"]["index_checksum"]}
     write_json(manifest_path.parent / GATE, result)
     manifest["evaluation"] = evaluation

@@ -156,6 +156,8 @@ if "gate" in selected:
     print(f"\n{'eval set':<10} {'metric':<20} {'base':>8} {'merged':>8} {'quantized':>10} {'base+LoRA':>10}")
     for name, metric, *values in side_by_side(result["evaluation"]):
         print(f"{name:<10} {metric:<20} {values[0]:>8} {values[1]:>8} {values[2]:>10} {values[3]:>10}")
+    for name, when in result["base_reused"].items():
+        print(f"{name}: the base's answers reused from its evaluation of {when} (same model, items, index and code)")
     print(f"\n{describe_gains(result['gains'], result['served'])}")
     verdict = "passed" if result["passed"] else "FAILED: " + "; ".join(result["reasons"])
     print(f"\ngate ({result['served']} vs merged) {verdict}")

@@ -3,7 +3,9 @@
 import pytest
 
 from adapters.errors import AdapterError
-from adapters.gate import balanced, decide, describe_gains, gains, served_form
+import adapters.gate
+from adapters.gate import balanced, base_key, decide, describe_gains, gains, served_form
+from knowledge.answer import AnswerSettings
 from knowledge.evaluation import QAItem
 
 T = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
@@ -95,3 +97,24 @@ def test_the_side_by_side_table_has_a_row_per_metric_and_a_column_per_form():
     assert rows["citation_precision"][2:] == ["0.500", "—", "—", "0.625"]
     assert rows["words_per_answer"][2] == "41.2" and rows["total_p50_ms"][2] == "9123" and rows["n"][2] == "40"
     assert rows["abstention"][5] == "—"  # no unanswerable item in the set
+
+
+def test_the_bases_key_changes_with_anything_its_answers_depend_on(tmp_path, monkeypatch):
+    code = tmp_path / "knowledge"
+    code.mkdir()
+    (code / "answer.py").write_text("PROMPT = 'a'\n")
+    monkeypatch.setattr(adapters.gate, "KNOWLEDGE", code)
+    items = [QAItem("q1", "¿Qué es el sobreajuste?", True, gold=[{"file": "a.pdf", "page": 2}])]
+
+    def key(**changed):
+        args = {"base_sha": "abc", "items": items, "index": "idx", "shape": AnswerSettings(), "n_ctx": 4096,
+                "threads": 2} | changed
+        return base_key(**args)
+
+    first = key()
+    assert key() == first  # the same measurement: reused
+    assert len({first, key(base_sha="abd"), key(index="idx2"), key(n_ctx=2048), key(threads=1),
+                key(shape=AnswerSettings(max_answer_tokens=100)),
+                key(items=[QAItem("q1", "¿Qué es el sobreajuste?", True, gold=[{"file": "a.pdf", "page": 3}])])}) == 7
+    (code / "answer.py").write_text("PROMPT = 'b'\n")  # the pipeline's code changed: measured again
+    assert key() != first

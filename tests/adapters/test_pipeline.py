@@ -185,6 +185,18 @@ def test_gate_compares_the_systems_and_decides(done):
     assert not decide(done.result["evaluation"], {**templates, "quantized": templates["quantized"] + "\n"}, 1.0).passed
 
 
+def test_the_bases_answers_are_measured_once_and_reused_by_the_next_gate(done):
+    calls = []
+    result = gate(done.kb, done.run.gguf / MANIFEST, done.configs.gate, done.settings, lambda *c: calls.append(c))
+    assert calls and not any(what.startswith("base") for what, _, _ in calls)  # only the tuned forms ran
+    assert result["evaluation"]["heldout"]["base"] == done.result["evaluation"]["heldout"]["base"]
+    assert set(result["base_reused"]) == {"heldout"} and not done.result["base_reused"]
+    rows = [json.loads(line) for line in (done.run.gguf / DETAILS / "heldout.jsonl").read_text().splitlines()]
+    assert sorted(r["system"] for r in rows) == sorted(["base", "merged", "quantized", "lora"] * 2)
+    base_rows = [r for r in rows if r["system"] == "base"]
+    assert all(r["id"].startswith("heldout-") and "raw_answer" in r for r in base_rows)
+
+
 def adapter_cli(settings) -> typer.Typer:
     """`coursebot adapter …` on these settings."""
     app = typer.Typer()
