@@ -2,8 +2,8 @@
 
 import pytest
 
-from adapters.errors import AdapterError
 import adapters.gate
+from adapters.errors import AdapterError
 from adapters.gate import balanced, base_key, decide, describe_gains, gains, served_form
 from knowledge.answer import AnswerSettings
 from knowledge.evaluation import QAItem
