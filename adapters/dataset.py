@@ -352,7 +352,7 @@ def course_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: 
             stats["dropped_eval_overlap"] += 1
             continue
         sources = shape.sources(search(typed), typed)
-        if not sources or any(names(fold(s.text), stem) for s in sources for stem in stems):
+        if not sources or any(names(text, stem) for text in (fold(s.text) for s in sources) for stem in stems):
             stats["dropped_course_miss"] += 1
             continue
         example = record(typed, "decline", "course_miss", shape, sources, DECLINE_SENTENCE, None, None)

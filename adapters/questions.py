@@ -221,8 +221,7 @@ def defined(sentence: str) -> tuple[str, str, str] | None:
 
 def defined_terms(hit: Hit) -> list[str]:
     """The terms a chunk defines, in order."""
-    return list(dict.fromkeys(d[0] for b in read_blocks(hit) if b.kind == "prose"
-                              for d in map(defined, split_sentences(b.text)) if d))
+    return list(dict.fromkeys(term for _, term, _, _ in defining_sentences(read_blocks(hit))))
 
 
 def defining_sentences(blocks: list[Block]) -> Iterator[tuple[str, str, str, str]]:
