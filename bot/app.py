@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import Update
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -24,8 +24,10 @@ from telegram.request import BaseRequest
 from knowledge.core import Knowledge
 from knowledge.errors import GeneratorUnavailable
 
+from . import materials
 from .context import BotData, CourseContext, Services
 from .handlers import access, admin, escalation, feedback, questions, students, uploads
+from .handlers.access import staff_only
 from .handlers.errors import handle_error, redact
 from .jobs import schedule_refresh
 from .keyboards import Action
@@ -33,6 +35,7 @@ from .models import Database, admin_ids
 from .settings import BotSettings
 
 log = logging.getLogger(__name__)
+RATE_LIMIT_RETRIES = 3  # a request refused by flood control is sent again this often after waiting as told
 
 
 def setup_logging() -> None:
@@ -72,36 +75,42 @@ def _redacted(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+# Commands from new messages only: PTB also runs commands from edited messages, and an edit is not a new request.
+NEW = filters.UpdateType.MESSAGE
+
+
 def add_handlers(application: Application) -> None:
-    """All the wiring, in one place."""
+    """All the wiring, in one place. Every admin-only handler goes through `staff_only`, here and nowhere else."""
     application.add_handler(TypeHandler(Update, access.check_access), group=-1)
 
-    application.add_handler(CommandHandler("start", students.start))
-    application.add_handler(CommandHandler("help", students.help_command))
-    application.add_handler(CommandHandler("fuentes", students.list_sources))
-    application.add_handler(CommandHandler("nuevo", students.new_conversation))
+    application.add_handler(CommandHandler("start", students.start, filters=NEW))
+    application.add_handler(CommandHandler("help", students.help_command, filters=NEW))
+    application.add_handler(CommandHandler("fuentes", students.list_sources, filters=NEW))
+    application.add_handler(CommandHandler("nuevo", students.new_conversation, filters=NEW))
 
-    application.add_handler(CommandHandler("documentos", admin.list_documents))
-    application.add_handler(CommandHandler("borrar", admin.ask_delete))
-    application.add_handler(CommandHandler("reindexar", admin.reindex))
-    application.add_handler(CommandHandler("stats", admin.show_stats))
-    application.add_handler(CommandHandler("pendientes", admin.show_gaps))
-    application.add_handler(CommandHandler("admin", admin.manage_admins))
-    application.add_handler(MessageHandler(access.UPLOAD, uploads.receive_document))
+    for command, handler in (("documentos", admin.list_documents), ("borrar", admin.ask_delete),
+                             ("reindexar", admin.reindex), ("stats", admin.show_stats),
+                             ("pendientes", admin.show_gaps), ("admin", admin.manage_admins)):
+        application.add_handler(CommandHandler(command, staff_only(handler), filters=NEW))
+    # a student's document is not an upload: refused quietly here, answered by `questions.cannot_read` (or its
+    # caption answered as a question) in group 1
+    application.add_handler(MessageHandler(access.UPLOAD, staff_only(uploads.receive_document, quiet=True)))
 
     application.add_handler(CallbackQueryHandler(feedback.vote, pattern=Action.LIKE.pattern))
     application.add_handler(CallbackQueryHandler(feedback.vote, pattern=Action.DISLIKE.pattern))
     application.add_handler(CallbackQueryHandler(feedback.show_sources, pattern=Action.SOURCES.pattern))
     application.add_handler(CallbackQueryHandler(feedback.send_document, pattern=Action.DOCUMENT.pattern))
     application.add_handler(CallbackQueryHandler(escalation.escalate, pattern=Action.ESCALATE.pattern))
-    application.add_handler(CallbackQueryHandler(admin.confirm_delete, pattern=Action.DELETE.pattern))
-    application.add_handler(CallbackQueryHandler(admin.cancel_delete, pattern=Action.KEEP.pattern))
+    application.add_handler(CallbackQueryHandler(staff_only(admin.confirm_delete), pattern=Action.DELETE.pattern))
+    application.add_handler(CallbackQueryHandler(staff_only(admin.cancel_delete), pattern=Action.KEEP.pattern))
     application.add_handler(CallbackQueryHandler(feedback.expired_button))
 
     # A staff reply to an escalated question goes to the student (and stops there); other replies are questions.
-    application.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
-                                           escalation.relay_staff_reply))
+    application.add_handler(MessageHandler(NEW & filters.REPLY & filters.TEXT & ~filters.COMMAND
+                                           & filters.ChatType.PRIVATE,
+                                           staff_only(escalation.relay_staff_reply, quiet=True)))
     application.add_handler(MessageHandler(questions.QUESTION, questions.answer_question), group=1)
+    application.add_handler(MessageHandler(questions.UNREADABLE, questions.cannot_read), group=1)
 
     application.add_error_handler(handle_error)
 
@@ -111,13 +120,15 @@ async def post_init(application: Application) -> None:
     services: Services = application.bot_data.services
     knowledge = services.knowledge
     if knowledge.client is None:
-        await asyncio.to_thread(knowledge.open)
+        await services.blocking(knowledge.open)
         services.owns_knowledge = True
-    services.db = Database(knowledge.sessions)
-    await asyncio.to_thread(services.db.create_tables)
+    services.db = Database(knowledge.sessions, services.io)
+    await services.blocking(services.db.create_tables)
     services.admins |= await services.db.run(admin_ids)  # granted with /admin add; ADMIN_IDS are already in
+    for folder in await services.blocking(materials.clean_staging, services.settings.resolved_materials_dir):
+        log.info("removed %s, an upload a crash left unfinished", folder)
     try:  # load the model now, so the first student does not wait for it
-        await asyncio.to_thread(lambda: knowledge.generator.llama)
+        await services.blocking(lambda: knowledge.generator.llama)
     except GeneratorUnavailable as e:
         log.error("the answer model is unavailable (questions will get an apology): %s", e)
     await application.bot.set_my_commands(students.STUDENT_COMMANDS)
@@ -132,7 +143,8 @@ async def post_shutdown(application: Application) -> None:
     """Close what post_init opened."""
     services: Services = application.bot_data.services
     if services.owns_knowledge:
-        await asyncio.to_thread(services.knowledge.close)
+        await services.blocking(services.knowledge.close)
+    services.io.shutdown(wait=False, cancel_futures=True)
 
 
 def build_application(settings: BotSettings, knowledge: Knowledge, request: BaseRequest | None = None) -> Application:
@@ -145,6 +157,8 @@ def build_application(settings: BotSettings, knowledge: Knowledge, request: Base
                .base_file_url(settings.telegram_file_base_url)
                .context_types(ContextTypes(context=CourseContext, bot_data=BotData))
                .concurrent_updates(True)  # one student's long answer must not hold up the others
+               # every request paced per chat and overall, and retried after Telegram's flood control (RetryAfter)
+               .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
                .post_init(post_init)
                .post_shutdown(post_shutdown))
     if request is not None:

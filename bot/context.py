@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from telegram.ext import CallbackContext, ExtBot
 
@@ -12,6 +16,9 @@ from knowledge.core import Knowledge
 from .limits import Conversations, RateLimiter
 from .models import Database
 from .settings import BotSettings
+
+T = TypeVar("T")
+IO_THREADS = 8  # database writes, retrieval, file moves: short blocking calls, never a wait for the model
 
 
 @dataclass
@@ -28,11 +35,19 @@ class Services:
     indexing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one upload/refresh/delete at a time
     escalating: asyncio.Lock = field(default_factory=asyncio.Lock)  # a staff reply waits until its row is saved
     owns_knowledge: bool = False  # opened by post_init, so closed by post_shutdown
+    # the bot's own threads for blocking calls: a question waiting for the model holds none of them (nor any of
+    # asyncio's default executor), so /start and database writes go on while students queue
+    io: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(IO_THREADS, thread_name_prefix="coursebot-io"))
 
     @classmethod
     def build(cls, settings: BotSettings, knowledge: Knowledge) -> Services:
         return cls(settings, knowledge, RateLimiter(settings.rate_per_minute, settings.rate_per_day),
                    Conversations(settings.history_turns), admins=set(settings.admin_ids))
+
+    async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """fn(*args, **kwargs) on the I/O executor, awaited."""
+        return await asyncio.get_running_loop().run_in_executor(self.io, functools.partial(fn, *args, **kwargs))
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admins

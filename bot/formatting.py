@@ -13,8 +13,17 @@ PASSAGE_CHARS = 700  # of a cited passage shown by "Ver fuente"
 CURSOR = " ▌"
 
 
+CLIP = 300  # characters of user-supplied text (a question, a file name, an error) shown inside a list line
+
+
 def escape(text: str) -> str:
     return html.escape(text, quote=False)
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """Text cut to `limit` characters (with "…"), so that no line of a list can outgrow a message."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 # -- splitting ---------------------------------------------------------------------------------------

@@ -6,16 +6,16 @@ cross-process lock — and tells the admins when something changed or went wrong
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application
 
-from knowledge.errors import RefreshBusy
+from knowledge.errors import KnowledgeError, RefreshBusy
 
 from . import materials
 from .context import CourseContext, Services
@@ -27,20 +27,31 @@ JOB_NAME = "refresh"
 
 
 async def scheduled_refresh(context: CourseContext) -> None:
-    """Refresh the index; send the admins the summary when something changed or failed."""
+    """Refresh the index; send the admins the summary when something changed or failed — and tell them when the
+    refresh itself could not run (Weaviate down, the database locked, a folder gone)."""
     services = context.services
     try:
         async with services.indexing:
-            outcome = await asyncio.to_thread(materials.refresh, services.knowledge, services.settings)
+            outcome = await services.blocking(materials.refresh, services.knowledge, services.settings)
     except RefreshBusy as e:  # cron is refreshing right now: that run does the work
         log.info("scheduled refresh skipped: %s", e)
         return
-    if not outcome.report.changed_anything and outcome.exit_code == 0:
+    except (KnowledgeError, SQLAlchemyError, OSError) as e:
+        log.error("scheduled refresh failed: %s", e)
+        await tell_admins(context, f"⚠️ La actualización programada del índice falló: {e}\n"
+                                   "El índice quedó como estaba; se intentará de nuevo en la próxima ejecución "
+                                   "(o usa /reindexar).")
         return
-    for admin_id in sorted(services.admins):
-        for text in pack(plain_blocks(outcome.summary())):
+    if outcome.report.changed_anything or outcome.exit_code != 0:
+        await tell_admins(context, outcome.summary())
+
+
+async def tell_admins(context: CourseContext, text: str) -> None:
+    """Send plain `text` to every current admin (split to fit); an admin who cannot be reached is skipped."""
+    for admin_id in sorted(context.services.admins):
+        for block in pack(plain_blocks(text)):
             try:
-                await context.bot.send_message(admin_id, text, parse_mode=ParseMode.HTML)
+                await context.bot.send_message(admin_id, block, parse_mode=ParseMode.HTML)
             except (BadRequest, Forbidden) as e:
                 log.warning("could not send the refresh summary to %s: %s", admin_id, e)
                 break

@@ -1,10 +1,15 @@
-"""Inline keyboards and their callback data: every prefix lives in `Action` (data ≤ 64 bytes)."""
+"""Inline keyboards and their callback data: every prefix and the exact shape of its arguments live in `Action`
+(data ≤ 64 bytes). Data in any other shape — an old button, a forged one — parses to None and reaches no handler."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+_ID = r"\d{1,19}"  # a database row id
+KEY = r"[0-9a-f]{16}"  # a stable key: bot.materials.source_key, a digest of a source's path and version
 
 
 class Action(StrEnum):
@@ -13,27 +18,33 @@ class Action(StrEnum):
     SOURCES = "src"  # src:<answer id>
     DOCUMENT = "doc"  # doc:<answer id>:<citation n>
     ESCALATE = "esc"  # esc:<answer id>
-    DELETE = "del"  # del:<source row id>  (admin)
-    KEEP = "keep"  # keep:<source row id>  (admin: cancel a delete)
+    DELETE = "del"  # del:<source key>  (admin)
+    KEEP = "keep"  # keep:<source key>  (admin: cancel a delete)
 
     def data(self, *args: int | str) -> str:
         return ":".join([self.value, *map(str, args)])
 
     @property
     def pattern(self) -> str:
-        return rf"^{self.value}:"
+        """The whole callback data of this action, arguments included (PTB's CallbackQueryHandler pattern)."""
+        return rf"^{self.value}:{ARGUMENTS[self]}$"
 
 
+ARGUMENTS = {Action.LIKE: _ID, Action.DISLIKE: _ID, Action.SOURCES: _ID, Action.DOCUMENT: rf"{_ID}:\d{{1,3}}",
+             Action.ESCALATE: _ID, Action.DELETE: KEY, Action.KEEP: KEY}
 ADMIN_ACTIONS = {Action.DELETE, Action.KEEP}
 
 
-def parse(data: str | None) -> tuple[Action | None, list[int]]:
-    """('like:12') -> (Action.LIKE, [12]); unknown or malformed data -> (None, [])."""
-    prefix, _, rest = (data or "").partition(":")
+def parse(data: str | None) -> tuple[Action, list[str]] | None:
+    """'doc:12:2' -> (Action.DOCUMENT, ['12', '2']); unknown or malformed data -> None."""
+    prefix, _, _ = (data or "").partition(":")
     try:
-        return Action(prefix), [int(x) for x in rest.split(":") if x]
+        action = Action(prefix)
     except ValueError:
-        return None, []
+        return None
+    if not re.fullmatch(action.pattern, data or ""):
+        return None
+    return action, data.split(":")[1:]
 
 
 def answer_keyboard(answer_id: int, has_sources: bool) -> InlineKeyboardMarkup:
@@ -52,6 +63,6 @@ def documents_keyboard(answer_id: int, files: list[tuple[int, str]]) -> InlineKe
         answer_id, n))] for n, name in files])
 
 
-def confirm_delete_keyboard(source_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton("🗑️ Sí, borrar", callback_data=Action.DELETE.data(source_id)),
-                                  InlineKeyboardButton("Cancelar", callback_data=Action.KEEP.data(source_id))]])
+def confirm_delete_keyboard(source_key: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("🗑️ Sí, borrar", callback_data=Action.DELETE.data(source_key)),
+                                  InlineKeyboardButton("Cancelar", callback_data=Action.KEEP.data(source_key))]])

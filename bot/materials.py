@@ -1,11 +1,13 @@
 """The materials folder: uploads are staged, checked by content, installed under a safe name and indexed;
-a file that fails leaves nothing behind. Blocking code: callers run it with `asyncio.to_thread`."""
+a file that fails leaves nothing behind. Blocking code: the bot runs it on its I/O executor (`Services.blocking`)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from knowledge.settings import Settings
 log = logging.getLogger(__name__)
 
 STAGING = ".incoming"  # hidden: `knowledge.ingest.course_files` skips it, so a refresh never indexes it
+STAGING_MAX_AGE = 3600.0  # seconds: an older staging folder was left by a crash (an upload takes minutes at most)
 LOCK = "refresh.lock"  # in the data dir: the lock `knowledge.refresh.run_refresh` (cron, the bot) holds
 
 
@@ -51,13 +54,26 @@ def document_path(materials_dir: Path, doc_id: str) -> Path | None:
 
 def staging_path(materials_dir: Path, file_name: str) -> Path:
     """A fresh path for an upload, under its sanitized name (raises UnsafePath for unusable names)."""
+    name = sanitize_filename(file_name)  # first: a refused name leaves no folder behind
     folder = materials_dir / STAGING / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    return folder / sanitize_filename(file_name)
+    return folder / name
 
 
 def discard(staged: Path) -> None:
     shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+def clean_staging(materials_dir: Path, max_age: float = STAGING_MAX_AGE, now: float | None = None) -> list[Path]:
+    """Remove staging folders a crash left behind (older than `max_age`); returns what was removed. The installed
+    file is never among them: `install` keeps it in place until the new version replaces it."""
+    now = time.time() if now is None else now
+    removed = []
+    for folder in sorted((materials_dir / STAGING).glob("*")) if (materials_dir / STAGING).is_dir() else []:
+        if folder.is_dir() and now - folder.stat().st_mtime > max_age:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def find_duplicate(knowledge: Knowledge, sha: str) -> Source | None:
@@ -83,22 +99,31 @@ def install(knowledge: Knowledge, staged: Path, materials_dir: Path) -> Installe
     try:
         with _lock(knowledge):
             had_previous = target.is_file()
-            if had_previous:
-                os.replace(target, previous)
-            os.replace(staged, target)
+            if had_previous:  # a copy of the old version, which stays in place: a crash at any point leaves a
+                _keep_copy(target, previous)  # complete file at `target`, so no refresh can drop the document
+            os.replace(staged, target)  # atomic: the old version or the new one, never neither
             try:
                 outcome = knowledge.indexer.ingest_file(target, materials_dir)
                 if outcome.status in ("failed", "still_failing"):
                     raise UploadRejected(outcome.error or f"{doc_id}: could not be indexed")
             except BaseException:
-                target.unlink(missing_ok=True)
                 if had_previous:
-                    os.replace(previous, target)
+                    os.replace(previous, target)  # the old version back, atomically
+                else:
+                    target.unlink(missing_ok=True)
                 _forget_failed_new(knowledge, doc_id)
                 raise
     finally:
         discard(staged)
     return Installed(doc_id, "changed" if outcome.status == "changed" else "added", outcome.chunks)
+
+
+def _keep_copy(path: Path, copy: Path) -> None:
+    """A second name for `path` (a hard link: no bytes copied), or a copy where links are not supported."""
+    try:
+        os.link(path, copy)
+    except OSError:
+        shutil.copy2(path, copy)
 
 
 def _forget_failed_new(knowledge: Knowledge, doc_id: str) -> None:
@@ -121,10 +146,18 @@ def find_source(knowledge: Knowledge, name: str) -> list[Source]:
             or Path(src.doc_id).stem.lower() == wanted]
 
 
-def get_source_by_id(knowledge: Knowledge, source_id: int) -> Source | None:
+def source_key(source: Source) -> str:
+    """A source's stable key, for buttons: a digest of its collection, path and indexed version. A button made for
+    one version of a document never matches another version, nor another document that reuses its row id."""
+    name = f"{source.collection}\x00{source.doc_id}\x00{source.sha256}"
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def find_by_key(knowledge: Knowledge, key: str) -> Source | None:
+    """The indexed source whose `source_key` is `key` (None: it was removed or has changed since)."""
     with knowledge.sessions() as s:
-        src = s.get(Source, source_id)
-    return src if src is not None and src.collection == knowledge.collection_name else None
+        sources = list_sources(s, knowledge.collection_name)
+    return next((src for src in sources if src.indexed and source_key(src) == key), None)
 
 
 def remove(knowledge: Knowledge, source: Source, materials_dir: Path) -> tuple[int, bool]:

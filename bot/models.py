@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -214,10 +215,10 @@ def knowledge_gaps(s: Session, limit: int = 20) -> list[Gap]:
 
 
 class Database:
-    """The bot's view of the shared database."""
+    """The bot's view of the shared database; `run` works on `executor` (None: asyncio's default)."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
-        self.sessions = sessions
+    def __init__(self, sessions: sessionmaker[Session], executor: Executor | None = None):
+        self.sessions, self.executor = sessions, executor
 
     def create_tables(self) -> None:
         with self.sessions() as s:
@@ -229,4 +230,4 @@ class Database:
             with self.sessions.begin() as s:
                 return fn(s, *args, **kwargs)
 
-        return await asyncio.to_thread(with_retry, transaction)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, with_retry, transaction)

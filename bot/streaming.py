@@ -1,13 +1,14 @@
 """One bot message edited while an answer streams in.
 
-At most one edit per `interval` (Telegram rate-limits edits, about one a second per chat) and never the
-same text twice: Telegram refuses that with "message is not modified". It compares the text after
-trimming surrounding whitespace, so do we.
+At most one edit per `interval` (Telegram rate-limits edits, about one a second per chat and twenty a minute per
+group) and never the same text twice: Telegram refuses that with "message is not modified". It compares the text
+after trimming surrounding whitespace, so do we. Every edit goes through the application's rate limiter (PTB's
+AIORateLimiter, bot/app.py), which paces requests per chat and waits out flood control (RetryAfter) before trying
+again; an edit still refused after its retries is skipped while streaming (the next one carries the text).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
@@ -18,6 +19,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, RetryAfter
 
 log = logging.getLogger(__name__)
+GROUP_INTERVAL = 3.0  # seconds between streaming edits in a group: Telegram allows about 20 messages a minute
 
 
 def _seconds(value: int | float | dt.timedelta) -> float:
@@ -49,12 +51,8 @@ class StreamedReply:
         return True
 
     async def finish(self, html: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """The final version, in HTML, with its keyboard (waiting out flood control once: it must arrive)."""
-        try:
-            await self._edit_html(html, markup)
-        except RetryAfter as e:
-            await asyncio.sleep(_seconds(e.retry_after))
-            await self._edit_html(html, markup)
+        """The final version, in HTML, with its keyboard (the rate limiter waits out flood control: it must arrive)."""
+        await self._edit_html(html, markup)
         self.edits += 1
 
     async def _edit_html(self, html: str, markup: InlineKeyboardMarkup | None) -> None:

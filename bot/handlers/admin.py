@@ -1,24 +1,24 @@
 """Staff commands: /documentos, /borrar, /reindexar, /stats, /pendientes, /admin.
 
-Only admins get here: `access.check_access` refuses these commands and buttons to everyone else.
+bot/app.py wires every handler here through `access.staff_only`, which refuses anyone but a current admin.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot, BotCommand, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
-from knowledge.errors import RefreshBusy
+from knowledge.errors import KnowledgeError, RefreshBusy
 from knowledge.ingest import ChangeReport
 from knowledge.registry import Source, list_sources
 
 from .. import materials
 from ..context import CourseContext
-from ..formatting import escape, pack
+from ..formatting import clip, escape, pack
 from ..keyboards import confirm_delete_keyboard, parse
 from ..models import ADMIN, STUDENT, Gap, Stats, knowledge_gaps, set_role, stats
 from .students import STUDENT_COMMANDS
@@ -55,9 +55,9 @@ def documents_lines(sources: list[Source]) -> list[str]:
     for src in sources:
         if src.indexed:
             date = src.indexed_at.strftime("%Y-%m-%d %H:%M") if src.indexed_at else "?"
-            lines.append(f"• <code>{escape(src.doc_id)}</code> — {src.chunk_count} fragmentos — {date}")
+            lines.append(f"• <code>{escape(clip(src.doc_id))}</code> — {src.chunk_count} fragmentos — {date}")
         if src.error:
-            lines.append(f"⚠️ <code>{escape(src.doc_id)}</code> — error: {escape(src.error)}")
+            lines.append(f"⚠️ <code>{escape(clip(src.doc_id))}</code> — error: {escape(clip(src.error))}")
     return lines
 
 
@@ -67,7 +67,7 @@ async def list_documents(update: Update, context: CourseContext) -> None:
         with context.knowledge.sessions() as s:
             return list_sources(s, context.knowledge.collection_name)
 
-    sources = await asyncio.to_thread(read)
+    sources = await context.services.blocking(read)
     if not sources:
         await update.effective_message.reply_text("No hay documentos indexados. Envíame un archivo para agregarlo.")
         return
@@ -80,34 +80,38 @@ async def ask_delete(update: Update, context: CourseContext) -> None:
     if not name:
         await update.effective_message.reply_text("Uso: /borrar NOMBRE (el nombre que muestra /documentos).")
         return
-    found = await asyncio.to_thread(materials.find_source, context.knowledge, name)
+    found = [src for src in await context.services.blocking(materials.find_source, context.knowledge, name)
+             if src.indexed]
     if len(found) != 1:
-        text = (f"No encontré «{name}». Mira los nombres con /documentos." if not found else
+        text = (f"No encontré «{clip(name)}». Mira los nombres con /documentos." if not found else
                 "Hay varios documentos con ese nombre; usa el nombre completo:\n"
-                + "\n".join(f"• {src.doc_id}" for src in found))
+                + "\n".join(f"• {clip(src.doc_id)}" for src in found[:20]))
         await update.effective_message.reply_text(text)
         return
     src = found[0]
     await update.effective_message.reply_html(
-        f"¿Borro <code>{escape(src.doc_id)}</code> ({src.chunk_count} fragmentos) del índice"
-        " y de la carpeta de materiales?", reply_markup=confirm_delete_keyboard(src.id))
+        f"¿Borro <code>{escape(clip(src.doc_id))}</code> ({src.chunk_count} fragmentos) del índice"
+        " y de la carpeta de materiales?", reply_markup=confirm_delete_keyboard(materials.source_key(src)))
 
 
 async def confirm_delete(update: Update, context: CourseContext) -> None:
-    """The confirm button: remove the document from the index and the materials folder."""
+    """The confirm button: remove the document it was made for from the index and the materials folder — only
+    if that very version is still the one indexed (the button names it by `materials.source_key`)."""
     query = update.callback_query
-    _, numbers = parse(query.data)
-    src = await asyncio.to_thread(materials.get_source_by_id, context.knowledge, numbers[0]) if numbers else None
+    _, (key,) = parse(query.data)
+    src = await context.services.blocking(materials.find_by_key, context.knowledge, key)
     if src is None:
-        await query.answer("Ese documento ya no está.", show_alert=True)
+        await query.answer("Ese documento ya no está o cambió desde entonces: búscalo de nuevo con /borrar.",
+                           show_alert=True)
         return
     await query.answer()
     materials_dir = context.services.settings.resolved_materials_dir
     async with context.services.indexing:
-        chunks, file_deleted = await asyncio.to_thread(materials.remove, context.knowledge, src, materials_dir)
+        chunks, file_deleted = await context.services.blocking(materials.remove, context.knowledge, src,
+                                                               materials_dir)
     where = "del índice y de la carpeta de materiales" if file_deleted else "del índice"
     log.info("admin %s deleted %s (%d chunks)", query.from_user.id, src.doc_id, chunks)
-    await query.edit_message_text(f"🗑️ Borré <code>{escape(src.doc_id)}</code> {where} ({chunks} fragmentos).",
+    await query.edit_message_text(f"🗑️ Borré <code>{escape(clip(src.doc_id))}</code> {where} ({chunks} fragmentos).",
                                   parse_mode=ParseMode.HTML)
 
 
@@ -123,8 +127,8 @@ def report_lines(report: ChangeReport) -> list[str]:
              f"{len(report.changed)} cambiados, {len(report.removed)} quitados, {len(report.unchanged)} sin cambios, "
              f"{len(failed)} con error; {report.chunks_written} fragmentos escritos."]
     for label, names in (("➕", report.added), ("✏️", report.changed), ("➖", report.removed)):
-        lines += [f"{label} <code>{escape(name)}</code>" for name in names]
-    lines += [f"⚠️ <code>{escape(f['file'])}</code>: {escape(f['error'] or '')}" for f in failed]
+        lines += [f"{label} <code>{escape(clip(name))}</code>" for name in names]
+    lines += [f"⚠️ <code>{escape(clip(f['file']))}</code>: {escape(clip(f['error'] or ''))}" for f in failed]
     return lines
 
 
@@ -133,9 +137,14 @@ async def reindex(update: Update, context: CourseContext) -> None:
     status = await update.effective_message.reply_text("⏳ Reindexando la carpeta de materiales…")
     try:
         async with context.services.indexing:
-            outcome = await asyncio.to_thread(materials.refresh, context.knowledge, context.services.settings)
+            outcome = await context.services.blocking(materials.refresh, context.knowledge, context.services.settings)
     except RefreshBusy:
         await status.edit_text("⏳ Ya hay una actualización del índice en curso; inténtalo en unos minutos.")
+        return
+    except (KnowledgeError, SQLAlchemyError, OSError) as e:  # the status message must not stay on "⏳" forever
+        log.error("reindex failed: %s", e)
+        await status.edit_text(f"❌ No pude reindexar: {clip(str(e))}\nEl índice quedó como estaba; "
+                               "inténtalo de nuevo en unos minutos.")
         return
     lines = report_lines(outcome.report)
     if outcome.regression and outcome.regression.alert:
@@ -163,7 +172,7 @@ def stats_lines(st: Stats, model: str, documents: int) -> list[str]:
 async def show_stats(update: Update, context: CourseContext) -> None:
     """Users, questions, abstention rate, votes and the active model."""
     st = await context.db.run(stats)
-    counts = await asyncio.to_thread(context.knowledge.store.chunk_counts)
+    counts = await context.services.blocking(context.knowledge.store.chunk_counts)
     await _reply(update, stats_lines(st, context.knowledge.generator.name, len(counts)))
 
 
@@ -172,7 +181,7 @@ def gaps_lines(gaps: list[Gap]) -> list[str]:
     for g in gaps:
         why = ", ".join(p for p in (f"{g.declined} sin respuesta" if g.declined else "",
                                     f"{g.disliked} 👎" if g.disliked else "") if p)
-        lines.append(f"• ({g.count}×) {escape(g.question)} — {why}")
+        lines.append(f"• ({g.count}×) {escape(clip(g.question))} — {why}")
     return lines
 
 

@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 async def escalate(update: Update, context: CourseContext) -> None:
     """Send the student's question and the bot's answer to every staff member."""
     query = update.callback_query
-    _, numbers = parse(query.data)
-    row = await context.db.run(get_answer, numbers[0]) if numbers else None
+    _, (answer_id,) = parse(query.data)
+    row = await context.db.run(get_answer, int(answer_id))
     if row is None:
         await query.answer("Esa respuesta ya no está disponible.", show_alert=True)
         return
@@ -52,11 +52,13 @@ async def escalate(update: Update, context: CourseContext) -> None:
 
 
 async def relay_staff_reply(update: Update, context: CourseContext) -> None:
-    """A staff member's reply to an escalated question reaches the student, as a reply to their question."""
+    """A staff member's reply to an escalated question reaches the student, as a reply to their question.
+
+    Wired through `staff_only`: a former admin's reply to an old escalation reaches no one."""
     message = update.message
     async with context.services.escalating:
         escalation = await context.db.run(find_escalation, message.chat_id, message.reply_to_message.message_id)
-    if escalation is None:
+    if escalation is None or escalation.staff_chat_id != update.effective_user.id:
         return  # a reply to something else: the question handler (next group) takes it
     texts = pack(["👩‍🏫 <b>Respuesta del equipo docente:</b>", *plain_blocks(message.text)])
     for i, text in enumerate(texts):

@@ -15,9 +15,10 @@ GONE = "Esa respuesta ya no está disponible."
 
 
 async def _answer_of(query: CallbackQuery, context: CourseContext) -> tuple[Answer | None, list[int]]:
-    """The stored answer a button refers to (and the button's other numbers)."""
-    _, numbers = parse(query.data)
-    row = await context.db.run(get_answer, numbers[0]) if numbers else None
+    """The stored answer a button refers to (and the button's other numbers; the gate checked their shape)."""
+    _, args = parse(query.data)
+    numbers = [int(a) for a in args]
+    row = await context.db.run(get_answer, numbers[0])
     if row is None:
         await query.answer(GONE, show_alert=True)
     return row, numbers[1:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from telegram import Message, MessageEntity, Update
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, ChatType
 from telegram.ext import filters
 
 from knowledge.answer import AnswerResult, Retrieved
@@ -16,7 +16,7 @@ from ..context import CourseContext
 from ..formatting import answer_messages, searching_text, streaming_text
 from ..keyboards import answer_keyboard
 from ..models import save_answer
-from ..streaming import StreamedReply
+from ..streaming import GROUP_INTERVAL, StreamedReply
 from .students import HOW_TO_ASK
 
 PLACEHOLDER = "⏳ Un momento, busco en los materiales del curso…"
@@ -24,7 +24,7 @@ INTERRUPTED = "⚠️ No pude terminar esta respuesta."
 
 
 class _AddressedToBot(filters.MessageFilter):
-    """In a group: the message mentions the bot or replies to one of its messages."""
+    """In a group: the message (its text or caption) mentions the bot, or replies to one of its messages."""
 
     def filter(self, message: Message) -> bool:
         bot = message.get_bot()
@@ -32,13 +32,27 @@ class _AddressedToBot(filters.MessageFilter):
         if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
             return True
         mention = f"@{bot.username}".lower()
-        return any(text.lower() == mention for text in message.parse_entities([MessageEntity.MENTION]).values())
+        mentions = [*message.parse_entities([MessageEntity.MENTION]).values(),
+                    *message.parse_caption_entities([MessageEntity.MENTION]).values()]
+        return any(text.lower() == mention for text in mentions)
 
 
 ADDRESSED_TO_BOT = _AddressedToBot(name="AddressedToBot")
-# What the bot answers: new text messages, in private chats or addressed to it in groups.
-QUESTION = (filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
-            & (filters.ChatType.PRIVATE | ADDRESSED_TO_BOT))
+FOR_US = filters.UpdateType.MESSAGE & (filters.ChatType.PRIVATE | ADDRESSED_TO_BOT)
+# What the bot answers: new text messages, and the caption of anything else a student sends (a captioned question
+# is a question), in private chats or addressed to it in groups. An admin's captioned upload never gets here.
+QUESTION = FOR_US & ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION)
+# What it cannot read yet: media without a caption. They get a short message saying what it reads.
+UNREADABLE = FOR_US & ~filters.TEXT & ~filters.CAPTION & (
+    filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION
+    | filters.Sticker.ALL | filters.Document.ALL | filters.LOCATION | filters.VENUE | filters.POLL
+    | filters.CONTACT | filters.Dice.ALL)
+ASKED = QUESTION | UNREADABLE  # what counts against a student's rate limit
+CANNOT_READ = ("🙂 Todavía no puedo leer fotos, notas de voz, stickers ni otros adjuntos. Escríbeme tu pregunta "
+               "como texto (o ponla como pie de foto) y la busco en los materiales del curso.")
+STUDENT_DOCUMENT = ("📄 Solo el equipo docente puede agregar documentos al curso. Si tienes una pregunta sobre "
+                    "este archivo, escríbemela como texto (o como pie del archivo).")
+TOO_LONG = "✂️ Tu pregunta es demasiado larga para responderla bien: {why} Resúmela en pocas líneas, por favor."
 
 
 def question_text(text: str, bot_username: str) -> str:
@@ -65,13 +79,14 @@ async def stream_answer(knowledge: Knowledge, question: str, history: list[tuple
 async def answer_question(update: Update, context: CourseContext) -> None:
     """Answer a student's question from the course materials, with citations."""
     message, user, chat = update.message, update.effective_user, update.effective_chat
-    question = question_text(message.text, context.bot.username)
+    question = question_text(message.text or message.caption or "", context.bot.username)
     if not question:
         await message.reply_html(HOW_TO_ASK)
         return
     placeholder = await message.reply_text(PLACEHOLDER)
     await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-    reply = StreamedReply(placeholder, context.services.settings.edit_interval)
+    interval = context.services.settings.edit_interval
+    reply = StreamedReply(placeholder, interval if chat.type == ChatType.PRIVATE else max(interval, GROUP_INTERVAL))
     conversations = context.services.conversations
     try:
         result = await stream_answer(context.knowledge, question, conversations.history(chat.id, user.id), reply)
@@ -89,3 +104,9 @@ async def answer_question(update: Update, context: CourseContext) -> None:
         await message.reply_html(text, reply_markup=markup if i == len(messages) else None)
     if not result.abstained:  # a declined answer would only teach the model to decline again
         conversations.add(chat.id, user.id, question, result.answer)
+
+
+async def cannot_read(update: Update, context: CourseContext) -> None:
+    """A photo, voice note, sticker, document… without a caption: say what the bot can read."""
+    text = STUDENT_DOCUMENT if update.message.document is not None else CANNOT_READ
+    await update.message.reply_text(text)

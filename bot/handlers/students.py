@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from telegram import BotCommand, Update
 
 from ..context import CourseContext
@@ -28,7 +26,7 @@ HOW_TO_ASK = (
 
 async def start(update: Update, context: CourseContext) -> None:
     """Introduce the bot: the course, how many documents it knows, how to ask."""
-    counts = await asyncio.to_thread(context.knowledge.store.chunk_counts)
+    counts = await context.services.blocking(context.knowledge.store.chunk_counts)
     name = update.effective_user.first_name if update.effective_user else ""
     course = escape(context.services.settings.course_name)
     await update.effective_message.reply_html(
@@ -44,7 +42,7 @@ async def help_command(update: Update, context: CourseContext) -> None:
 
 async def list_sources(update: Update, context: CourseContext) -> None:
     """List the indexed documents."""
-    counts = await asyncio.to_thread(context.knowledge.store.chunk_counts)
+    counts = await context.services.blocking(context.knowledge.store.chunk_counts)
     if not counts:
         await update.effective_message.reply_text("Todavía no hay documentos indexados.")
         return

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import Update
 from telegram.error import BadRequest
+from telegram.ext import ApplicationHandlerStop
 
 from knowledge.errors import FileTooLarge, KnowledgeError
 from knowledge.filetypes import kind_for_name, sanitize_filename
@@ -22,7 +22,13 @@ def _mb(n: int) -> str:
 
 
 async def receive_document(update: Update, context: CourseContext) -> None:
-    """Store an uploaded course document in the materials folder and index it; failures leave nothing."""
+    """Store an uploaded course document in the materials folder and index it; failures leave nothing.
+    Its caption is not a question: no later handler sees the update."""
+    await _install_upload(update, context)
+    raise ApplicationHandlerStop
+
+
+async def _install_upload(update: Update, context: CourseContext) -> None:
     document = update.message.document
     settings = context.services.settings
     limit = settings.max_upload_bytes
@@ -36,7 +42,8 @@ async def receive_document(update: Update, context: CourseContext) -> None:
         return
     status = await update.message.reply_text(f"📥 Recibí «{name}». Descargando…")
     materials_dir = settings.resolved_materials_dir
-    staged = await asyncio.to_thread(materials.staging_path, materials_dir, name)
+    blocking = context.services.blocking
+    staged = await blocking(materials.staging_path, materials_dir, name)
     try:
         try:
             telegram_file = await context.bot.get_file(document.file_id)
@@ -45,19 +52,19 @@ async def receive_document(update: Update, context: CourseContext) -> None:
         await telegram_file.download_to_drive(staged)
         await status.edit_text(f"🔍 Revisando «{name}»…")
         async with context.services.indexing:
-            duplicate = await asyncio.to_thread(materials.check, context.knowledge, staged, limit)
+            duplicate = await blocking(materials.check, context.knowledge, staged, limit)
             if duplicate is not None:
                 await status.edit_text(f"ℹ️ Ya tengo este archivo: es idéntico a «{duplicate.doc_id}» "
                                        f"({duplicate.chunks} fragmentos). No cambié nada.")
                 return
             await status.edit_text(f"⚙️ Indexando «{name}»… (puede tardar un poco)")
-            installed = await asyncio.to_thread(materials.install, context.knowledge, staged, materials_dir)
+            installed = await blocking(materials.install, context.knowledge, staged, materials_dir)
     except KnowledgeError as e:
         log.warning("upload of %s by %s refused: %s", name, update.effective_user.id, e)
         await status.edit_text(f"❌ No pude agregar «{name}»: {e}\nNo se guardó nada.")
         return
     finally:
-        await asyncio.to_thread(materials.discard, staged)
+        await blocking(materials.discard, staged)
     verb = "actualizado" if installed.status == "changed" else "agregado"
     log.info("admin %s uploaded %s (%s, %d chunks)", update.effective_user.id, installed.doc_id,
              installed.status, installed.chunks)

@@ -124,3 +124,52 @@ def test_admin_add_and_remove_last_across_restarts_and_admin_ids_follow_the_conf
         assert h.services.admins == {NEW_ADMIN - 1}  # ADMIN was an admin only through ADMIN_IDS
 
     play(settings.model_copy(update={"admin_ids": [NEW_ADMIN - 1]}), kb, configuration_only)
+
+
+def test_an_old_delete_button_never_deletes_another_version_or_document(course):
+    """The confirmation names the source by a digest of its path and version, not by its row id: once the document
+    changed (or its row went to another document), the old button deletes nothing."""
+    settings, kb = course
+    notes = settings.resolved_materials_dir / "avisos.md"
+    notes.write_text("# Avisos\n\nLa clase del lunes se dicta en el aula 204.\n")
+    kb.indexer.refresh(settings.resolved_materials_dir)
+
+    async def scenario(h: Harness) -> None:
+        await h.send_text(ADMIN, "/borrar avisos.md")
+        stale = h.last(ADMIN)
+        notes.write_text("# Avisos\n\nLa clase del lunes se dicta en el aula 305.\n")  # a new version
+        kb.indexer.refresh(settings.resolved_materials_dir)
+        await h.press(ADMIN, stale["message_id"], buttons(stale)["🗑️ Sí, borrar"])
+        assert h.alerts()[-1].startswith("Ese documento ya no está o cambió")
+        assert "avisos.md" in kb.store.chunk_counts() and notes.exists()
+        await h.send_text(ADMIN, "/borrar avisos.md")
+        fresh = h.last(ADMIN)
+        assert buttons(fresh)["🗑️ Sí, borrar"] != buttons(stale)["🗑️ Sí, borrar"]
+        await h.press(ADMIN, fresh["message_id"], buttons(fresh)["🗑️ Sí, borrar"])
+        assert h.last(ADMIN)["text"].startswith("🗑️ Borré avisos.md")
+        assert "avisos.md" not in kb.store.chunk_counts()
+
+    play(settings, kb, scenario)
+
+
+def test_no_admin_report_outgrows_a_telegram_message(course):
+    """Regression: a 4,000-character question in /pendientes made a line longer than Telegram's 4,096 limit."""
+    settings, kb = course
+    from bot.models import save_answer
+
+    long_question = "¿" + "por qué " * 500 + "?"
+    with kb.sessions.begin() as s:
+        for n in range(3):
+            save_answer(s, user_id=STUDENT, chat_id=STUDENT, question_message_id=900 + n, answer_message_id=None,
+                        question=f"{long_question} {n}", answer="", citations=[], abstained=True,
+                        reason="unsupported", timings={})
+
+    async def scenario(h: Harness) -> None:
+        sent = len(h.emu.bot_messages(ADMIN))
+        await h.send_text(ADMIN, "/pendientes")
+        replies = h.emu.bot_messages(ADMIN)[sent:]
+        assert replies and replies[0]["text"].startswith("📝 Pendientes")
+        assert all(len(m["text"]) <= 4096 for m in replies)
+        assert sum(m["text"].count("(1×)") for m in replies) == 3
+
+    play(settings, kb, scenario)

@@ -69,3 +69,23 @@ def test_when_no_staff_member_can_be_reached_the_student_is_told(course):
         assert h.texts(STUDENT)[-1].startswith("😔 Ahora mismo no pude contactar al equipo docente.")
 
     play(settings, kb, scenario, chats=(STUDENT,))  # the staff never opened a chat with the bot
+
+
+def test_editing_a_reply_in_a_private_chat_does_not_crash_the_relay(course, caplog):
+    """Regression: the relay handler also received edited messages, where `update.message` is None."""
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        await h.send_text(STUDENT, QUESTION)
+        answer = h.last(STUDENT)
+        await h.press(STUDENT, answer["message_id"], escalate_button(answer))
+        staff = h.last(ADMIN)
+        reply = h.emu.send_text(ADMIN, "Primera versión.", reply_to_message_id=staff["message_id"])
+        await h.process(message=reply)
+        relayed = len(h.texts(STUDENT))
+        await h.process(edited_message=h.emu.edit_text(ADMIN, reply["message_id"], "Versión corregida."))
+        assert len(h.texts(STUDENT)) == relayed  # an edit is not sent again
+        assert not any(t.startswith("😔 Lo siento, algo falló") for t in h.texts(ADMIN))
+
+    play(settings, kb, scenario)
+    assert "AttributeError" not in caplog.text

@@ -95,3 +95,23 @@ def test_a_dropped_file_is_answerable_after_the_next_scheduled_refresh(weaviate_
                 await h.app.job_queue.stop(wait=False)
 
         play(settings, kb, scenario, timeout=60)
+
+
+def test_a_refresh_that_cannot_run_is_reported_to_the_admins_and_reindexar_says_so(course, tmp_path):
+    """Regression: a scheduled refresh failing for a reason other than "busy" was only logged, and /reindexar stayed
+    on "⏳ Reindexando…" forever."""
+    settings, kb = course
+    gone = tmp_path / "carpeta-que-no-existe"
+    broken = settings.model_copy(update={"refresh_folders": [gone]})
+
+    async def scenario(h: Harness) -> None:
+        before = len(h.emu.bot_messages(ADMIN))
+        await h.app.job_queue.get_jobs_by_name(JOB_NAME)[0].run(h.app)
+        [told] = h.texts(ADMIN)[before:]
+        assert told.startswith("⚠️ La actualización programada del índice falló:") and str(gone) in told
+        await h.send_text(ADMIN, "/reindexar")
+        status = h.last(ADMIN)
+        assert status["history"][0]["text"] == "⏳ Reindexando la carpeta de materiales…"
+        assert status["text"].startswith("❌ No pude reindexar:") and "El índice quedó como estaba" in status["text"]
+
+    play(broken, kb, scenario)

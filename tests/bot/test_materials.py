@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bot import materials
@@ -48,8 +50,56 @@ def test_find_source_by_id_name_or_stem(course):
     assert [s.doc_id for s in materials.find_source(kb, "PROGRAMA")] == ["programa.md"]
     assert materials.find_source(kb, "nada") == []
     src = materials.find_source(kb, "notas")[0]
-    assert materials.get_source_by_id(kb, src.id).doc_id == "notas.md"
-    assert materials.get_source_by_id(kb, 10_000) is None
+    assert materials.find_by_key(kb, materials.source_key(src)).doc_id == "notas.md"
+    assert materials.find_by_key(kb, "0" * 16) is None
+
+
+def test_a_source_key_names_one_version_of_one_document(course):
+    """A delete button made for one version never matches another version, nor another document in its row."""
+    _, _, kb, _ = course
+    src = materials.find_source(kb, "programa.md")[0]
+    key = materials.source_key(src)
+    assert len(key) == 16 and materials.source_key(src) == key
+    changed = type(src)(collection=src.collection, doc_id=src.doc_id, sha256="f" * 64)
+    other = type(src)(collection=src.collection, doc_id="otro.md", sha256=src.sha256)
+    assert key not in {materials.source_key(changed), materials.source_key(other)}
+
+
+def test_staging_folders_a_crash_left_are_cleaned_and_fresh_ones_kept(course):
+    folder, _, _, _ = course
+    old, fresh = materials.staging_path(folder, "viejo.md"), materials.staging_path(folder, "nuevo.md")
+    old.write_text("x")
+    now = old.parent.stat().st_mtime + materials.STAGING_MAX_AGE + 1
+    fresh_time = now - 10
+    os.utime(fresh.parent, (fresh_time, fresh_time))
+    assert materials.clean_staging(folder, now=now) == [old.parent]
+    assert not old.parent.exists() and fresh.parent.exists()
+    materials.discard(fresh)
+
+
+def test_a_crash_while_installing_a_new_version_never_leaves_the_document_missing(course, monkeypatch):
+    """Regression: install moved the old file away, then the upload in; a crash between the two renames left no
+    file, and the next refresh removed the document from the index. Now the old version stays in place until the
+    new one replaces it atomically."""
+    folder, _, kb, settings = course
+    target = folder / "programa.md"
+    old_text = target.read_text()
+    staged = materials.staging_path(folder, "programa.md")
+    staged.write_text(old_text + "\n\nUna línea nueva.\n")
+    real_replace = materials.os.replace
+
+    def crash(src, dst):  # the process dies as the upload is moved in (after any earlier rename)
+        if os.fspath(src) == os.fspath(staged):
+            raise KeyboardInterrupt("the process dies here")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(materials.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        materials.install(kb, staged, folder)
+    monkeypatch.setattr(materials.os, "replace", real_replace)
+    assert target.read_text() == old_text  # still there, still the indexed version
+    report = materials.refresh(kb, settings).report
+    assert report.removed == [] and "programa.md" in report.unchanged
 
 
 def test_remove_deletes_the_file_only_when_it_lives_in_the_materials_folder(course):

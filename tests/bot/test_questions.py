@@ -167,3 +167,34 @@ def test_answers_longer_than_a_message_are_split_with_the_buttons_under_the_last
         assert sum(p["text"].count("<30/40/30>") for p in parts) == 120
 
     play(settings, _LongAnswers(kb), scenario)
+
+
+def test_what_the_bot_cannot_read_gets_a_short_message_and_a_caption_is_a_question(course):
+    """Regression: photos, voice notes, stickers and documents from students got silence."""
+    from bot.handlers.questions import CANNOT_READ, STUDENT_DOCUMENT
+
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        emu = h.emu
+        for message in (emu.send_photo(STUDENT, b"\xff\xd8\xff fake jpeg"), emu.send_sticker(STUDENT),
+                        emu.send_voice(STUDENT, b"OggS fake", duration=3),
+                        emu.send_location(STUDENT, latitude=4.6, longitude=-74.1)):
+            sent = len(h.texts(STUDENT))
+            await h.process(message=message)
+            assert h.texts(STUDENT)[sent:] == [CANNOT_READ], message
+        sent = len(h.texts(STUDENT))
+        await h.send_document(STUDENT, "tarea.md", b"# Mi tarea\n")
+        assert h.texts(STUDENT)[sent:] == [STUDENT_DOCUMENT]
+        await h.send_document(STUDENT, "tarea.md", b"# Mi tarea\n", caption=QUESTION)  # the caption is asked
+        answer = h.last(STUDENT)
+        assert answer["parse_mode"] == "HTML" and "Fuentes" in answer["text"], answer["text"]
+        await h.process(message=emu.send_photo(STUDENT, b"\xff\xd8\xff", caption=QUESTION))
+        assert h.last(STUDENT)["message_id"] > answer["message_id"] and "Fuentes" in h.last(STUDENT)["text"]
+        h.emu.add_chat(OTHER, GROUP, "group", title="Curso")
+        sent = len(h.texts(GROUP))
+        await h.process(message=emu.send_sticker(OTHER, chat_id=GROUP, chat_type="group"))  # not addressed to us
+        assert h.texts(GROUP)[sent:] == []
+        assert "getFile" not in h.request.methods()  # nothing a student sent was downloaded
+
+    play(settings, kb, scenario)

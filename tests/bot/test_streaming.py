@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from telegram import Bot
+from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.streaming import StreamedReply
 from tests.bot.emulator import TelegramEmulator
@@ -40,7 +40,9 @@ def run(scenario) -> TelegramEmulator:
     request = FloodedRequest(emu)
 
     async def main() -> None:
-        async with Bot(TOKEN, request=request, get_updates_request=request) as bot:
+        # as the application builds its bot: every request through PTB's rate limiter (bot/app.py)
+        async with ExtBot(TOKEN, request=request, get_updates_request=request,
+                          rate_limiter=AIORateLimiter(max_retries=3)) as bot:
             placeholder = await bot.send_message(STUDENT, "⏳ un momento")
             await scenario(placeholder, request)
 
@@ -71,19 +73,35 @@ def test_edits_are_throttled_and_never_repeat_the_text():
     assert message["text"] == "Hola [1]" and message["parse_mode"] == "HTML"
 
 
-def test_flood_control_pauses_streaming_but_the_final_text_arrives():
+def test_flood_control_is_waited_out_and_every_edit_arrives():
+    """Under flood control the rate limiter waits as Telegram says (retry_after) and sends the edit again."""
     clock = Clock()
 
     async def scenario(placeholder, request):
         reply = StreamedReply(placeholder, interval=1.0, clock=clock)
         request.floods = 1
-        assert not await reply.show("parcial", force=True)
+        assert await reply.show("parcial", force=True)  # refused once, sent after the 1 s wait
         clock.now += 0.5
-        assert not await reply.show("parcial 2")  # still inside the 1 s pause
+        assert not await reply.show("parcial 2")  # too soon after the last edit
         clock.now += 0.6
         assert await reply.show("parcial 3")
-        request.floods = 1
-        await reply.finish("final")  # waits the 1 s out once, then edits
+        request.floods = 2
+        await reply.finish("final")  # refused twice, then edited
 
     emu = run(scenario)
-    assert emu.bot_messages(STUDENT)[0]["text"] == "final"
+    [message] = emu.bot_messages(STUDENT)
+    assert [v["text"] for v in message["history"]] == ["⏳ un momento", "parcial", "parcial 3"]
+    assert message["text"] == "final"
+
+
+def test_an_edit_still_refused_after_the_retries_is_skipped_while_streaming():
+    clock = Clock()
+
+    async def scenario(placeholder, request):
+        reply = StreamedReply(placeholder, interval=1.0, clock=clock)
+        request.floods = 4  # the first attempt and all three retries
+        assert not await reply.show("parcial", force=True)
+        assert await reply.show("parcial 2", force=True)
+
+    emu = run(scenario)
+    assert emu.bot_messages(STUDENT)[0]["text"] == "parcial 2"

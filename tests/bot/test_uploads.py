@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.registry import list_sources
+from bot.handlers.questions import STUDENT_DOCUMENT
 from tests.bot.test_app import ADMIN, STUDENT, Harness, bot_settings, play, use_tiny_model
 from tests.files import encrypted_pdf, pdf
 
@@ -135,9 +136,9 @@ def test_uploads_from_students_are_refused_and_nothing_is_stored(setup, caplog):
 
     async def scenario(h: Harness) -> None:
         await h.send_document(STUDENT, "trampa.md", b"# nada")
-        assert h.texts(STUDENT) == ["⛔ Eso es solo para el equipo docente."]
+        assert h.texts(STUDENT) == [STUDENT_DOCUMENT]  # what the bot reads from students: text
         assert "getFile" not in h.request.methods()
 
     play(settings, kb, scenario)
     assert stored(settings) == [] and sources(kb) == []
-    assert any(f"refused upload from non-admin user {STUDENT}" in r.getMessage() for r in caplog.records)
+    assert any(f"refused receive_document from non-admin {STUDENT}" in r.getMessage() for r in caplog.records)
