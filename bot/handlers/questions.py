@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import Executor
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
@@ -10,7 +11,7 @@ from telegram.ext import filters
 
 from knowledge.answer import AnswerResult, Retrieved
 from knowledge.core import Knowledge
-from knowledge.errors import GeneratorUnavailable, KnowledgeError
+from knowledge.errors import GeneratorUnavailable, KnowledgeError, QuestionTooLong
 
 from ..context import CourseContext
 from ..formatting import answer_messages, searching_text, streaming_text
@@ -61,10 +62,10 @@ def question_text(text: str, bot_username: str) -> str:
 
 
 async def stream_answer(knowledge: Knowledge, question: str, history: list[tuple[str, str]],
-                        reply: StreamedReply) -> AnswerResult:
-    """Run the answerer, showing progress in `reply`; returns the final result."""
+                        reply: StreamedReply, executor: Executor | None = None) -> AnswerResult:
+    """Run the answerer (its blocking steps on `executor`), showing progress in `reply`; returns the final result."""
     header, partial = "", ""
-    async for event in knowledge.answerer.astream(question, history):
+    async for event in knowledge.answerer.astream(question, history, executor=executor):
         if isinstance(event, Retrieved):
             header = searching_text(event)
             await reply.show(header, force=True)
@@ -83,13 +84,20 @@ async def answer_question(update: Update, context: CourseContext) -> None:
     if not question:
         await message.reply_html(HOW_TO_ASK)
         return
+    services = context.services
+    try:  # before anything is shown or remembered: a question too long to answer never enters the history
+        await services.blocking(context.knowledge.answerer.check_question, question)
+    except QuestionTooLong as e:
+        await message.reply_text(TOO_LONG.format(why=e))
+        return
     placeholder = await message.reply_text(PLACEHOLDER)
     await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-    interval = context.services.settings.edit_interval
+    interval = services.settings.edit_interval
     reply = StreamedReply(placeholder, interval if chat.type == ChatType.PRIVATE else max(interval, GROUP_INTERVAL))
-    conversations = context.services.conversations
+    conversations = services.conversations
     try:
-        result = await stream_answer(context.knowledge, question, conversations.history(chat.id, user.id), reply)
+        result = await stream_answer(context.knowledge, question, conversations.history(chat.id, user.id), reply,
+                                     services.io)
     except KnowledgeError:
         await reply.show(INTERRUPTED, force=True)
         raise  # the error handler logs it and apologizes

@@ -3,20 +3,26 @@
 `TelegramEmulator` serves the Bot API at ``{base_url}/bot<token>/<method>`` and downloads at
 ``{base_url}/file/bot<token>/<file_path>``. Its base class `BotState` holds users, chats, messages, files
 and pending updates, and offers the driver methods tests use to play users (send_text, send_document,
-press_button) and to inspect what the bot did (bot_messages, calls, uploaded_files, wait_for).
+press_button, edit_text, the media drivers, senders "as" a group or a channel, forwards) and to inspect what
+the bot did (bot_messages, calls, uploaded_files, flood_refusals, wait_for).
 Driver methods are thread-safe sync methods (plus wait_for_async); a long-polling getUpdates wakes up as
 soon as they queue an update. Only what a bot like ours uses is emulated, with Telegram's error descriptions.
+Users' texts are stored as Telegram stores them (cleaned and trimmed, bot_command entities found as tdlib
+finds them), so that tests see the spellings a real client produces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import itertools
 import json
+import math
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,14 +45,24 @@ DEFAULT_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_
                    "inline_query", "chosen_inline_result", "my_chat_member", "poll", "poll_answer"}
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message")
+# The senders Telegram puts in `from` when a message is not signed by a user.
+GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+FLOOD_WINDOW = 60.0  # seconds; flood_control's limits are per minute
 
 
 class ApiError(Exception):
-    """A Bot API error: becomes {"ok": false, "error_code": code, "description": description}."""
+    """A Bot API error: {"ok": false, "error_code", "description"}, plus "parameters" for a retry_after."""
 
-    def __init__(self, code: int, description: str):
+    def __init__(self, code: int, description: str, retry_after: int | None = None):
         super().__init__(description)
-        self.code, self.description = code, description
+        self.code, self.description, self.retry_after = code, description, retry_after
+
+    def as_json(self) -> dict:
+        body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
 
 
 @dataclass
@@ -167,15 +183,62 @@ def _tag_entity(tag: str, arg: str, offset: int, length: int, done: list[dict]) 
     return entity
 
 
-def _trim(text: str, entities: list[dict]) -> tuple[str, list[dict]]:
-    """Strip surrounding whitespace like Telegram does, shifting and clipping the entities."""
-    shift, end = utf16_len(text[:len(text) - len(text.lstrip())]), utf16_len(text.rstrip())
+def _trim(text: str, entities: list[dict], chars: str | None = None) -> tuple[str, list[dict]]:
+    """Strip surrounding `chars` (default: any whitespace), shifting and clipping the entities."""
+    shift, end = utf16_len(text[:len(text) - len(text.lstrip(chars))]), utf16_len(text.rstrip(chars))
     kept = []
     for e in entities:
         start, stop = max(e["offset"], shift), min(e["offset"] + e["length"], end)
         if stop > start:
             kept.append({**e, "offset": start - shift, "length": stop - start})
-    return text.strip(), kept
+    return text.strip(chars), kept
+
+
+# What tdlib's fix_formatted_text removes from a message's text (Telegram's apps and the Bot API server run it):
+# "\r", U+2028-U+202E (line/paragraph separators, bidi embeddings and overrides) and three combining marks.
+# https://github.com/tdlib/td/blob/master/td/telegram/MessageEntity.cpp
+REMOVED_CHARS = frozenset("\r\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u030a\u0333\u033f")
+
+
+def clean_text(text: str, entities: list[dict] = ()) -> tuple[str, list[dict]]:
+    """A user's text as Telegram stores it (tdlib's fix_formatted_text): control characters but "\\n" become
+    spaces, REMOVED_CHARS go, then spaces and newlines around are trimmed; entities move with their text.
+
+    Other blanks (U+00A0, U+2003, a zero-width space, a BOM) are kept, at the ends too."""
+    out: list[str] = []
+    new_offset, u16 = [0], 0  # new_offset[i]: where the old UTF-16 offset i lands
+    for ch in text:
+        if ch not in REMOVED_CHARS:
+            out.append(" " if ch < " " and ch != "\n" else ch)
+            u16 += utf16_len(ch)
+        new_offset += [u16] * utf16_len(ch)
+    moved = [{**e, "offset": new_offset[e["offset"]],
+              "length": new_offset[e["offset"] + e["length"]] - new_offset[e["offset"]]} for e in entities]
+    return _trim("".join(out), [e for e in moved if e["length"] > 0], chars=" \n")
+
+
+def _is_word_char(ch: str) -> bool:
+    """tdlib's is_word_character: a letter, a number or '_'."""
+    return ch == "_" or unicodedata.category(ch)[0] in "LN"
+
+
+def find_bot_commands(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each bot command in text, as tdlib's match_bot_commands finds them.
+
+    A command is '/' + 1-64 of [A-Za-z0-9_], optionally '@' + 3-32 of them (a bot username, part of the
+    command); neither the character before the '/' nor the one after the command may be a word character,
+    '/', '<' or '>'. So "/admin." and "/admin…" are commands, "/admin/x", "/adminé" and "a/admin" are not.
+    """
+    spans = []
+    for m in re.finditer(r"/([A-Za-z0-9_]*)(@[A-Za-z0-9_]*)?", text):
+        start, end = m.span()
+        before, after = text[start - 1:start], text[end:end + 1]
+        if ((before and (_is_word_char(before) or before in "/<>")) or not 1 <= len(m[1]) <= 64
+                or (m[2] is not None and not 3 <= len(m[2]) - 1 <= 32)
+                or (after and (_is_word_char(after) or after in "/<>"))):
+            continue
+        spans.append((start, end))
+    return spans
 
 
 def _int(params: dict, key: str, default: Any = None) -> Any:
@@ -192,12 +255,35 @@ def _bool(value: Any) -> bool:
     return value in (True, 1, "1", "true", "True")
 
 
+def _suffix(filename: str) -> str:
+    return filename[filename.rfind("."):] if "." in filename else ""
+
+
+def flood_limited(method: Callable[[BotState, dict], Any]) -> Callable[[BotState, dict], Any]:
+    """For api_ methods that send or edit: flood control may refuse the call (see BotState.flood_control)."""
+
+    @functools.wraps(method)
+    def call(self: BotState, params: dict) -> Any:
+        with self._lock:
+            chat = self._flood_limited_chat(params)
+            if chat is not None:
+                self._check_flood(method.__name__[4:], chat)
+            result = method(self, params)
+            if chat is not None:
+                self._sent_at.setdefault(chat["id"], []).append(self.clock())
+            return result
+
+    return call
+
+
 class BotState:
-    """Users, chats, messages, files and updates of one bot, plus the thread-safe test-driver methods."""
+    """Users, chats, messages, files and updates of one bot, plus the thread-safe test-driver methods.
+
+    `clock` (seconds since the epoch) dates messages and drives flood control; tests may replace it."""
 
     def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "coursebot_test",
-                 first_name: str = "Course Bot"):
-        self.token = token
+                 first_name: str = "Course Bot", clock: Callable[[], float] = time.time):
+        self.token, self.clock = token, clock
         self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": first_name,
                          "username": username}
         self._lock = threading.RLock()
@@ -209,12 +295,16 @@ class BotState:
         self._chats: dict[int, dict] = {}
         self._message_ids: dict[int, itertools.count] = {}
         self._messages: dict[tuple[int, int], dict] = {}  # every message, as the API returns it
+        self._authors: dict[tuple[int, int], int] = {}  # users' messages -> the user who wrote it
         self._records: dict[tuple[int, int], dict] = {}  # the bot's messages, see bot_messages()
         self._files: dict[str, dict] = {}
         self._callbacks: dict[str, dict] = {}
         self._commands: dict[tuple[str, str], list[dict]] = {}
         self._calls: list[tuple[str, dict]] = []
         self._uploads: list[tuple[str, int, int]] = []  # sendDocument uploads: (file_id, chat_id, message_id)
+        self._flood: dict[str, int | None] | None = None  # limits per chat kind, see flood_control()
+        self._sent_at: dict[int, list[float]] = {}  # chat id -> clock() of its sends counted by flood control
+        self._refusals: list[dict] = []
 
     # --- driver: play users ---------------------------------------------------------------------
 
@@ -235,33 +325,27 @@ class BotState:
             self._message_ids.setdefault(chat_id, itertools.count(1))
             return copy.deepcopy(chat)
 
-    def send_text(self, user_id: int, text: str, chat_id: int | None = None, chat_type: str = "private",
+    def send_text(self, user_id: int, text: str, chat_id: int | None = None, chat_type: str | None = None,
                   first_name: str | None = None, username: str | None = None,
-                  reply_to_message_id: int | None = None, entities: list[dict] | None = None) -> dict:
-        """Queue a text message from a user; bot_command/mention entities are added unless given."""
-        if entities is None:
-            entities = []
-            command = re.match(r"/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?", text)
-            if command:
-                entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(command[0])})
-            mention = "@" + self.bot_user["username"]
-            for m in re.finditer(re.escape(mention) + r"\b", text, re.IGNORECASE):
-                if not command or m.start() >= command.end():
-                    entities.append({"type": "mention", "offset": utf16_len(text[:m.start()]),
-                                     "length": utf16_len(mention)})
-        return self._user_message(user_id, chat_id, chat_type, first_name, username, reply_to_message_id,
-                                  text=text, entities=entities or None)
+                  reply_to_message_id: int | None = None, entities: list[dict] | None = None,
+                  **kwargs: Any) -> dict:
+        """Queue a text message from a user, stored as Telegram stores it (see clean_text); its bot_command
+        entities and mentions of the bot are found unless `entities` are given.
+
+        kwargs: sender, sender_chat_id, forward_from, forward_from_chat (see _user_message)."""
+        return self._user_message(user_id, chat_id=chat_id, chat_type=chat_type, first_name=first_name,
+                                  username=username, reply_to_message_id=reply_to_message_id, **kwargs,
+                                  **self._user_text(text, "text", entities))
 
     def send_document(self, user_id: int, filename: str, data: bytes, mime_type: str | None = None,
                       chat_id: int | None = None, caption: str | None = None,
-                      file_size: int | None = None) -> dict:
+                      file_size: int | None = None, **kwargs: Any) -> dict:
         """Queue a message with a document from a user; file_size fakes the size getFile sees."""
         with self._lock:
-            document = self._store_file(filename, data, mime_type or "application/octet-stream", file_size)
-        with self._lock:
-            chat_type = self._chats.get(user_id if chat_id is None else chat_id, {}).get("type", "private")
-        return self._user_message(user_id, chat_id, chat_type, None, None, None, document=document,
-                                  caption=caption)
+            document = self._store_file(data, "documents", _suffix(filename), file_size, file_name=filename,
+                                        mime_type=mime_type or "application/octet-stream")
+        return self._user_message(user_id, chat_id=chat_id, document=document, **kwargs,
+                                  **self._user_text(caption, "caption"))
 
     def press_button(self, user_id: int, message_id: int, callback_data: str,
                      chat_id: int | None = None) -> dict:
@@ -280,6 +364,123 @@ class BotState:
                      "message": self._messages[(chat_id, message_id)], "data": callback_data}
             self._callbacks[query["id"]] = {"answered": False}
             return self._queue("callback_query", query)
+
+    # --- driver: more of what users send (media, channel posts, edits) ------------------------------
+    # Each returns the queued message. kwargs are send_text's: chat_id, chat_type, reply_to_message_id, sender,
+    # sender_chat_id, forward_from, forward_from_chat (see _user_message). A caption gets caption_entities.
+
+    def send_photo(self, user_id: int, data: bytes, caption: str | None = None, width: int = 1280,
+                   height: int = 720, **kwargs: Any) -> dict:
+        """Queue a photo: a thumbnail and the full size, both serving `data`."""
+        scale = min(1.0, 90 / max(width, height))
+        sizes = [(max(1, round(width * scale)), max(1, round(height * scale))), (width, height)]
+        with self._lock:
+            photo = [{**self._store_file(data, "photos", ".jpg"), "width": w, "height": h} for w, h in sizes]
+        return self._user_message(user_id, photo=photo, **kwargs, **self._user_text(caption, "caption"))
+
+    def send_voice(self, user_id: int, data: bytes, duration: int, mime_type: str = "audio/ogg",
+                   caption: str | None = None, **kwargs: Any) -> dict:
+        with self._lock:
+            voice = {**self._store_file(data, "voice", ".oga", mime_type=mime_type), "duration": duration}
+        return self._user_message(user_id, voice=voice, **kwargs, **self._user_text(caption, "caption"))
+
+    def send_sticker(self, user_id: int, emoji: str = "😀", **kwargs: Any) -> dict:
+        with self._lock:
+            sticker = {**self._store_file(b"RIFF\0\0\0\0WEBP", "stickers", ".webp"), "type": "regular",
+                       "width": 512, "height": 512, "is_animated": False, "is_video": False, "emoji": emoji}
+        return self._user_message(user_id, sticker=sticker, **kwargs)
+
+    def send_animation(self, user_id: int, data: bytes, caption: str | None = None, width: int = 320,
+                       height: int = 240, duration: int = 2, file_name: str = "animation.mp4",
+                       **kwargs: Any) -> dict:
+        """Queue a GIF-like animation; as in Telegram, `document` describes the same file (so it passes
+        filters.Document too)."""
+        with self._lock:
+            document = self._store_file(data, "animations", ".mp4", file_name=file_name, mime_type="video/mp4")
+        animation = {**document, "width": width, "height": height, "duration": duration}
+        return self._user_message(user_id, animation=animation, document=document, **kwargs,
+                                  **self._user_text(caption, "caption"))
+
+    def send_video(self, user_id: int, data: bytes, caption: str | None = None, width: int = 640,
+                   height: int = 360, duration: int = 3, file_name: str = "video.mp4",
+                   mime_type: str = "video/mp4", **kwargs: Any) -> dict:
+        with self._lock:
+            video = {**self._store_file(data, "videos", _suffix(file_name), file_name=file_name,
+                                        mime_type=mime_type), "width": width, "height": height,
+                     "duration": duration}
+        return self._user_message(user_id, video=video, **kwargs, **self._user_text(caption, "caption"))
+
+    def send_location(self, user_id: int, latitude: float, longitude: float, **kwargs: Any) -> dict:
+        return self._user_message(user_id, location={"latitude": latitude, "longitude": longitude}, **kwargs)
+
+    def send_poll(self, user_id: int, question: str, options: list[str], **kwargs: Any) -> dict:
+        """Queue a regular anonymous poll with 2-12 options and no votes, with the fields PTB 22.8 requires."""
+        if not 2 <= len(options) <= 12:
+            raise ValueError("a poll has 2 to 12 options")
+        with self._lock:
+            poll_id = str(next(self._ids))
+            poll = {"id": poll_id, "question": question,
+                    "options": [{"text": option, "voter_count": 0, "persistent_id": f"{poll_id}-{i}"}
+                                for i, option in enumerate(options)],
+                    "total_voter_count": 0, "is_closed": False, "is_anonymous": True, "type": "regular",
+                    "allows_multiple_answers": False, "allows_revoting": True, "members_only": False}
+        return self._user_message(user_id, poll=poll, **kwargs)
+
+    def add_channel(self, channel_id: int, title: str | None = None) -> dict:
+        """Register (or retitle) a channel; returns the chat object."""
+        with self._lock:
+            title = title or self._chats.get(channel_id, {}).get("title") or f"Channel {channel_id}"
+            self._chats[channel_id] = {"id": channel_id, "type": "channel", "title": title}
+            self._message_ids.setdefault(channel_id, itertools.count(1))
+            return copy.deepcopy(self._chats[channel_id])
+
+    def send_channel_post(self, channel_id: int, text: str, title: str | None = None) -> dict:
+        """Queue a channel_post update: a post in a channel where the bot is (no `from`; sender_chat and chat
+        are the channel)."""
+        with self._lock:
+            channel = self.add_channel(channel_id, title)
+            post = self._new_message(channel_id, None, sender_chat=channel, **self._user_text(text, "text"))
+            return self._queue("channel_post", post)
+
+    def edit_text(self, user_id: int, message_id: int, new_text: str, chat_id: int | None = None) -> dict:
+        """The user edits a text message of theirs: queues an edited_message update and returns the message
+        (same message_id, new text and entities, edit_date set). ValueError if there is no such message."""
+        chat_id = user_id if chat_id is None else chat_id
+        with self._lock:
+            key = (chat_id, message_id)
+            message = self._messages.get(key)
+            if message is None or self._authors.get(key) != user_id:
+                raise ValueError(f"user {user_id} sent no message {message_id} in chat {chat_id}")
+            if "text" not in message or "forward_origin" in message:
+                raise ValueError(f"message {message_id} is not a text of theirs that Telegram lets them edit")
+            message.pop("entities", None)
+            message.update({k: v for k, v in self._user_text(new_text, "text").items() if v is not None})
+            message["edit_date"] = int(self.clock())
+            return self._queue("edited_message", message)
+
+    # --- driver: flood control ------------------------------------------------------------------
+
+    def flood_control(self, per_chat_per_minute: int | None = None, per_group_per_minute: int | None = 20,
+                      retry_after: int = 3) -> None:
+        """Turn on Telegram-like flood control (off by default): a sending or editing method called for a
+        group (or, with per_chat_per_minute, a private chat) more often than its limit within a sliding
+        minute answers 429 "Too Many Requests: retry after X" and changes nothing.
+
+        X is the whole seconds until the window lets one more call through, at least 1 and at most
+        `retry_after` (so a client that waits it out keeps tests short; like Telegram, its retry may be
+        refused again). Only calls that succeed are counted. None turns a limit off."""
+        if any(limit is not None and limit < 1 for limit in (per_chat_per_minute, per_group_per_minute)):
+            raise ValueError("a flood limit is at least 1 call per minute (None turns it off)")
+        with self._lock:
+            self._flood = {"private": per_chat_per_minute, "group": per_group_per_minute,
+                           "retry_after": retry_after}
+            self._sent_at.clear()
+
+    @property
+    def flood_refusals(self) -> list[dict]:
+        """Calls flood control refused, oldest first: {"method", "chat_id", "retry_after", "at" (clock)}."""
+        with self._lock:
+            return copy.deepcopy(self._refusals)
 
     # --- driver: inspect the bot ----------------------------------------------------------------
 
@@ -356,15 +557,80 @@ class BotState:
         self._notify()
         return copy.deepcopy(payload)
 
-    def _user_message(self, user_id, chat_id, chat_type, first_name, username, reply_to, **fields) -> dict:
+    def _user_message(self, user_id: int, chat_id: int | None = None, chat_type: str | None = None,
+                      first_name: str | None = None, username: str | None = None,
+                      reply_to_message_id: int | None = None, sender: str = "user",
+                      sender_chat_id: int | None = None, forward_from: int | None = None,
+                      forward_from_chat: int | None = None, **content: Any) -> dict:
+        """Queue a message a user wrote; returns it.
+
+        chat_type defaults to the chat's registered type (else "private"). sender: "user"; "anonymous_admin"
+        (an anonymous group administrator: from GroupAnonymousBot, sender_chat the group); "channel" (posting
+        in a group as the channel sender_chat_id, by default one of the user's own: from Channel_Bot).
+        forward_from (a user id) or forward_from_chat (a channel id) make it a forward: forward_origin is set,
+        the text and its entities are kept."""
         with self._lock:
+            chat_id = user_id if chat_id is None else chat_id
+            chat_type = chat_type or self._chats.get(chat_id, {}).get("type", "private")
             chat = self.add_chat(user_id, chat_id, chat_type, first_name, username)
-            message = self._new_message(chat["id"], self._users[user_id], reply_to, **fields)
+            author, sender_chat = self._sender(user_id, chat, sender, sender_chat_id)
+            message = self._new_message(chat_id, author, reply_to_message_id, sender_chat=sender_chat,
+                                        forward_origin=self._forward_origin(forward_from, forward_from_chat),
+                                        **content)
+            self._authors[(chat_id, message["message_id"])] = user_id
             return self._queue("message", message)
 
-    def _new_message(self, chat_id: int, sender: dict, reply_to: int | None = None, **fields) -> dict:
-        message = {"message_id": next(self._message_ids[chat_id]), "date": int(time.time()),
-                   "chat": self._chats[chat_id], "from": sender}
+    def _sender(self, user_id: int, chat: dict, sender: str, channel_id: int | None) -> tuple[dict, dict | None]:
+        """(from, sender_chat) of a message the user sends as `sender`."""
+        if sender == "user":
+            return self._users[user_id], None
+        if sender not in ("anonymous_admin", "channel"):
+            raise ValueError(f"unknown sender {sender!r}: use 'user', 'anonymous_admin' or 'channel'")
+        if chat["type"] not in ("group", "supergroup"):
+            raise ValueError(f"sender={sender!r} exists only in groups, not in a {chat['type']} chat")
+        if sender == "anonymous_admin":
+            return dict(GROUP_ANONYMOUS_BOT), chat
+        return dict(CHANNEL_BOT), self.add_channel(-(10**12 + user_id) if channel_id is None else channel_id)
+
+    def _forward_origin(self, user_id: int | None, channel_id: int | None) -> dict | None:
+        date = int(self.clock())
+        if user_id is not None:
+            return {"type": "user", "sender_user": copy.deepcopy(self._user(user_id)), "date": date}
+        if channel_id is not None:  # as if forwarding a new post of that channel
+            channel = self.add_channel(channel_id)
+            return {"type": "channel", "chat": channel, "message_id": next(self._message_ids[channel_id]),
+                    "date": date}
+        return None
+
+    def _user_text(self, text: str | None, key: str, entities: list[dict] | None = None) -> dict:
+        """A user's text or caption, cleaned, with its entities: {key: ..., "entities"/"caption_entities": ...}."""
+        if text is None:
+            return {}
+        text, given = clean_text(text, entities or [])
+        if not text and key == "text":
+            raise ValueError("Telegram's apps send no empty message")
+        found = given if entities is not None else self._find_entities(text)
+        return {key: text or None, "entities" if key == "text" else "caption_entities": found or None}
+
+    def _find_entities(self, text: str) -> list[dict]:
+        """bot_command entities (find_bot_commands) and mentions of this bot, in UTF-16 units."""
+
+        def entity(kind: str, start: int, end: int) -> dict:
+            return {"type": kind, "offset": utf16_len(text[:start]), "length": utf16_len(text[start:end])}
+
+        commands = find_bot_commands(text)
+        entities = [entity("bot_command", start, end) for start, end in commands]
+        mention = "@" + self.bot_user["username"]
+        for m in re.finditer(re.escape(mention) + r"\b", text, re.IGNORECASE):
+            if not any(start <= m.start() < end for start, end in commands):
+                entities.append(entity("mention", m.start(), m.end()))
+        return sorted(entities, key=lambda e: e["offset"])
+
+    def _new_message(self, chat_id: int, sender: dict | None, reply_to: int | None = None, **fields) -> dict:
+        message = {"message_id": next(self._message_ids[chat_id]), "date": int(self.clock()),
+                   "chat": self._chats[chat_id]}
+        if sender is not None:  # channel posts have none
+            message["from"] = sender
         if reply_to is not None:
             target = self._messages.get((chat_id, reply_to))
             if target is None:
@@ -374,12 +640,13 @@ class BotState:
         self._messages[(chat_id, message["message_id"])] = message
         return copy.deepcopy(message)
 
-    def _store_file(self, filename: str, data: bytes, mime_type: str, file_size: int | None = None) -> dict:
+    def _store_file(self, data: bytes, folder: str, suffix: str = "", file_size: int | None = None,
+                    **fields: Any) -> dict:
+        """Keep a file getFile and downloads serve; returns its description (file_id, ..., fields)."""
         n = next(self._ids)
-        suffix = filename[filename.rfind("."):] if "." in filename else ""
-        info = {"file_id": f"DOC{n:06d}-emulated", "file_unique_id": f"U{n:06d}", "file_name": filename,
-                "mime_type": mime_type, "file_size": len(data) if file_size is None else file_size}
-        self._files[info["file_id"]] = {**info, "file_path": f"documents/file_{n}{suffix}", "data": data}
+        info = {"file_id": f"{folder[:3].upper()}{n:06d}-emulated", "file_unique_id": f"U{n:06d}", **fields,
+                "file_size": len(data) if file_size is None else file_size}
+        self._files[info["file_id"]] = {**info, "file_path": f"{folder}/file_{n}{suffix}", "data": data}
         return info
 
     def _chat(self, params: dict, key: str = "chat_id") -> dict:
@@ -391,6 +658,30 @@ class BotState:
                 return chat
         raise ApiError(400, "Bad Request: chat not found")
 
+    def _flood_limit(self, chat: dict) -> int | None:
+        if self._flood is None:
+            return None
+        return self._flood.get("group" if chat["type"] in ("group", "supergroup") else chat["type"])
+
+    def _flood_limited_chat(self, params: dict) -> dict | None:
+        """The chat of a call flood control limits, or None."""
+        if self._flood is None or params.get("chat_id") in (None, ""):
+            return None
+        chat = self._chat(params)
+        return chat if self._flood_limit(chat) is not None else None
+
+    def _check_flood(self, method: str, chat: dict) -> None:
+        """Raise 429 if the chat already had its limit of calls within the last minute."""
+        now, limit = self.clock(), self._flood_limit(chat)
+        recent = self._sent_at[chat["id"]] = [t for t in self._sent_at.get(chat["id"], [])
+                                              if t > now - FLOOD_WINDOW]
+        if len(recent) < limit:
+            return
+        wait = recent[-limit] + FLOOD_WINDOW - now  # when the oldest counted call leaves the window
+        retry_after = max(1, min(self._flood["retry_after"], math.ceil(wait)))
+        self._refusals.append({"method": method, "chat_id": chat["id"], "retry_after": retry_after, "at": now})
+        raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+
     @staticmethod
     def _scope_key(scope: dict | None, language_code: str | None) -> tuple[str, str]:
         return json.dumps(scope or {"type": "default"}, sort_keys=True), language_code or ""
@@ -400,8 +691,9 @@ class TelegramEmulator(BotState):
     """The Bot API over HTTP: `await start()`/`stop()` or `async with`; start_in_thread()/stop_thread()."""
 
     def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "coursebot_test",
-                 first_name: str = "Course Bot", host: str = "127.0.0.1", port: int = 0):
-        super().__init__(token, username, first_name)
+                 first_name: str = "Course Bot", host: str = "127.0.0.1", port: int = 0,
+                 clock: Callable[[], float] = time.time):
+        super().__init__(token, username, first_name, clock)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -486,8 +778,8 @@ class TelegramEmulator(BotState):
     # --- HTTP ------------------------------------------------------------------------------------
 
     @staticmethod
-    def _error(code: int, description: str) -> web.Response:
-        return web.json_response({"ok": False, "error_code": code, "description": description}, status=code)
+    def _error(error: ApiError) -> web.Response:
+        return web.json_response(error.as_json(), status=error.code)
 
     async def _read_params(self, request: web.Request) -> dict:
         params: dict[str, Any] = dict(request.query)
@@ -514,8 +806,8 @@ class TelegramEmulator(BotState):
     async def _handle(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         if token != self.token:  # Telegram answers 404 to malformed tokens, 401 to unknown ones
-            return self._error(401, "Unauthorized") if re.fullmatch(r"\d+:[\w-]+", token) else self._error(
-                404, "Not Found")
+            return self._error(ApiError(401, "Unauthorized") if re.fullmatch(r"\d+:[\w-]+", token)
+                               else ApiError(404, "Not Found"))
         method = request.match_info["method"]
         try:
             params = await self._read_params(request)
@@ -528,14 +820,14 @@ class TelegramEmulator(BotState):
             if method.lower() == "getupdates":
                 result = await self.api_getUpdates(params)
         except ApiError as err:
-            return self._error(err.code, err.description)
+            return self._error(err)
         return web.json_response({"ok": True, "result": result})
 
     async def _download(self, request: web.Request) -> web.Response:
         with self._lock:
             found = [f for f in self._files.values() if f["file_path"] == request.match_info["path"]]
         if request.match_info["token"] != self.token or not found:
-            return self._error(404, "Not Found")
+            return self._error(ApiError(404, "Not Found"))
         return web.Response(body=found[0]["data"], content_type="application/octet-stream")
 
     # --- Bot API methods (api_<name>; all but getUpdates run with the lock held) -----------------
@@ -641,10 +933,12 @@ class TelegramEmulator(BotState):
             "message": self._messages[(chat["id"], message["message_id"])]}
         return message
 
+    @flood_limited
     def api_sendMessage(self, params: dict) -> dict:
         chat = self._chat(params)
         return self._bot_message(chat, params, self._formatted(params, "text", MAX_TEXT))
 
+    @flood_limited
     def api_editMessageText(self, params: dict) -> dict:
         if params.get("inline_message_id"):
             raise ApiError(400, "Bad Request: inline messages are not supported by the emulator")
@@ -668,7 +962,7 @@ class TelegramEmulator(BotState):
                 message.pop(name, None)
             else:
                 message[name] = value
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.clock())
         record.update(text=content["text"], raw_text=content["raw"], parse_mode=content["parse_mode"],
                       entities=content["entities"], reply_markup=markup)
         return copy.deepcopy(message)
@@ -714,11 +1008,13 @@ class TelegramEmulator(BotState):
             raise ApiError(400, "Bad Request: file is too big")
         return {k: stored[k] for k in ("file_id", "file_unique_id", "file_size", "file_path")}
 
+    @flood_limited
     def api_sendDocument(self, params: dict) -> dict:
         chat, document = self._chat(params), params.get("document")
         upload = isinstance(document, Upload)
         if upload:
-            info = self._store_file(document.filename, document.data, document.content_type)
+            info = self._store_file(document.data, "documents", _suffix(document.filename),
+                                    file_name=document.filename, mime_type=document.content_type)
         elif isinstance(document, str) and document in self._files:
             info = {k: v for k, v in self._files[document].items() if k not in ("data", "file_path")}
         else:
@@ -736,12 +1032,16 @@ class TelegramEmulator(BotState):
             raise ApiError(400, f"Bad Request: message to {what} not found")
         return message
 
+    @flood_limited
     def api_forwardMessage(self, params: dict) -> dict:
         chat, source = self._chat(params), self._copy_source(params, "forward")
         content = {k: source.get(k) for k in ("text", "entities", "caption", "caption_entities")}
-        origin = {"type": "user", "sender_user": source["from"], "date": source["date"]}
+        origin = ({"type": "user", "sender_user": source["from"], "date": source["date"]} if "from" in source
+                  else {"type": "channel", "chat": source["chat"], "message_id": source["message_id"],
+                        "date": source["date"]})  # a channel post
         return self._bot_message(chat, {}, content, document=source.get("document"), forward_origin=origin)
 
+    @flood_limited
     def api_copyMessage(self, params: dict) -> dict:
         chat, source = self._chat(params), self._copy_source(params, "copy")
         content = {k: source.get(k) for k in ("text", "entities", "caption", "caption_entities")}

@@ -72,7 +72,7 @@ class EmulatorRequest(BaseRequest):
                 raise ApiError(404, "Not Found")
             result = handler(params)
         except ApiError as e:
-            return e.code, json.dumps({"ok": False, "error_code": e.code, "description": e.description}).encode()
+            return e.code, json.dumps(e.as_json()).encode()  # with "parameters" for a retry_after
         if api_method == "getFile":
             self._paths[result["file_path"]] = self.file_data[params["file_id"]]
         return 200, json.dumps({"ok": True, "result": result}).encode()

@@ -141,7 +141,10 @@ class _LongAnswers:
         self.generator = kb.generator
         self.answerer = self
 
-    async def astream(self, question, history=None):
+    def check_question(self, question):
+        """Every question fits."""
+
+    async def astream(self, question, history=None, executor=None):
         hit = Hit("id", "programa.md", "programa", "", "", 0, 0, 0, 1.0, "texto")
         yield Retrieved([hit], [], 1.0)
         sentence = "La nota final combina talleres, proyecto y parcial <30/40/30> & más [1]. "
@@ -196,5 +199,22 @@ def test_what_the_bot_cannot_read_gets_a_short_message_and_a_caption_is_a_questi
         await h.process(message=emu.send_sticker(OTHER, chat_id=GROUP, chat_type="group"))  # not addressed to us
         assert h.texts(GROUP)[sent:] == []
         assert "getFile" not in h.request.methods()  # nothing a student sent was downloaded
+
+    play(settings.model_copy(update={"rate_per_minute": 20}), kb, scenario)
+
+
+def test_a_question_too_long_to_answer_gets_a_clear_message_and_leaves_no_trace(course):
+    """Regression: a long question overflowed the model's context and the student read "no puedo redactar
+    respuestas… en unos minutos"; it was also kept as history, so every follow-up failed the same way."""
+    settings, kb = course
+
+    async def scenario(h: Harness) -> None:
+        h.services.conversations.forget(OTHER, OTHER)
+        await h.send_text(OTHER, "¿Qué pasa si " + "entrego tarde un taller y además " * 120 + "?")
+        [reply] = h.texts(OTHER)
+        assert reply.startswith("✂️ Tu pregunta es demasiado larga") and "caracteres" in reply, reply
+        assert h.services.conversations.history(OTHER, OTHER) == []
+        await h.send_text(OTHER, QUESTION)
+        assert "Fuentes" in h.texts(OTHER)[-1] or h.texts(OTHER)[-1].startswith("🤷")
 
     play(settings, kb, scenario)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.registry import list_sources
 from bot.handlers.questions import STUDENT_DOCUMENT
+from knowledge.registry import list_sources
 from tests.bot.test_app import ADMIN, STUDENT, Harness, bot_settings, play, use_tiny_model
 from tests.files import encrypted_pdf, pdf
 
