@@ -461,19 +461,20 @@ class BotState:
     # --- driver: flood control ------------------------------------------------------------------
 
     def flood_control(self, per_chat_per_minute: int | None = None, per_group_per_minute: int | None = 20,
-                      retry_after: int = 3) -> None:
+                      retry_after: int = 3, window: float = FLOOD_WINDOW) -> None:
         """Turn on Telegram-like flood control (off by default): a sending or editing method called for a
         group (or, with per_chat_per_minute, a private chat) more often than its limit within a sliding
         minute answers 429 "Too Many Requests: retry after X" and changes nothing.
 
         X is the whole seconds until the window lets one more call through, at least 1 and at most
         `retry_after` (so a client that waits it out keeps tests short; like Telegram, its retry may be
-        refused again). Only calls that succeed are counted. None turns a limit off."""
+        refused again). Only calls that succeed are counted. None turns a limit off. `window` shortens Telegram's
+        minute for tests (with retry_after ≥ window, X is exactly the wait Telegram would announce)."""
         if any(limit is not None and limit < 1 for limit in (per_chat_per_minute, per_group_per_minute)):
             raise ValueError("a flood limit is at least 1 call per minute (None turns it off)")
         with self._lock:
             self._flood = {"private": per_chat_per_minute, "group": per_group_per_minute,
-                           "retry_after": retry_after}
+                           "retry_after": retry_after, "window": window}
             self._sent_at.clear()
 
     @property
@@ -672,12 +673,11 @@ class BotState:
 
     def _check_flood(self, method: str, chat: dict) -> None:
         """Raise 429 if the chat already had its limit of calls within the last minute."""
-        now, limit = self.clock(), self._flood_limit(chat)
-        recent = self._sent_at[chat["id"]] = [t for t in self._sent_at.get(chat["id"], [])
-                                              if t > now - FLOOD_WINDOW]
+        now, limit, window = self.clock(), self._flood_limit(chat), self._flood["window"]
+        recent = self._sent_at[chat["id"]] = [t for t in self._sent_at.get(chat["id"], []) if t > now - window]
         if len(recent) < limit:
             return
-        wait = recent[-limit] + FLOOD_WINDOW - now  # when the oldest counted call leaves the window
+        wait = recent[-limit] + window - now  # when the oldest counted call leaves the window
         retry_after = max(1, min(self._flood["retry_after"], math.ceil(wait)))
         self._refusals.append({"method": method, "chat_id": chat["id"], "retry_after": retry_after, "at": now})
         raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)

@@ -255,3 +255,36 @@ def test_fifty_students_three_questions_each(course, monkeypatch):
     assert_one_outcome_per_question(run)
     print(f"\nplaces in line shown up to {assert_fair(run)}")
     report_speed(run, kb, settings.max_answer_tokens)
+
+
+@pytest.mark.timeout(300)
+def test_flood_control_in_a_busy_group_every_answer_arrives_complete(course):
+    """Telegram answers 429 "retry after" once a group got N messages in a minute; the bot's requests all go through
+    PTB's rate limiter, which waits as told and sends again, so every student's answer still arrives, whole.
+    The emulator's "minute" lasts four seconds here (longer than an answer), and it announces the wait honestly."""
+    settings, kb = course
+    students, group = [30_000 + i for i in range(5)], -100_999
+    emu = TelegramEmulator(TOKEN).start_in_thread()
+    emu.flood_control(per_group_per_minute=4, retry_after=4, window=4.0)
+    try:
+        live = settings.model_copy(update={"telegram_api_base_url": f"{emu.base_url}/bot",
+                                           "telegram_file_base_url": f"{emu.base_url}/file/bot"})
+        for student in students:
+            emu.add_chat(student, group, "supergroup", title="Curso")
+
+        async def main() -> None:
+            async with live_bot(live, kb):
+                for n, student in enumerate(students):
+                    emu.send_text(student, f"@coursebot_test {QUESTIONS[n % len(QUESTIONS)]}", chat_id=group)
+                await emu.wait_for_async(lambda e: sum(map(is_final, e.bot_messages(group))) >= len(students),
+                                         timeout=240, interval=0.25)
+
+        asyncio.run(main())
+        messages, refusals = emu.bot_messages(group), emu.flood_refusals
+    finally:
+        emu.stop_thread()
+    assert refusals, "flood control never refused anything: the test would prove nothing"
+    finals = [m for m in messages if is_final(m)]
+    assert len(finals) == len(messages) == len(students)  # one answer each, no apology, no placeholder left
+    assert all("Fuentes" in m["text"] or m["text"].startswith("🤷") for m in finals)
+    assert sorted(m["reply_to_message_id"] for m in finals) == sorted({m["reply_to_message_id"] for m in finals})

@@ -22,8 +22,8 @@ from telegram.ext import CommandHandler, MessageHandler, filters
 from bot import materials
 from bot.app import build_application
 from bot.handlers.access import REFUSED
-from bot.handlers.questions import STUDENT_DOCUMENT
 from bot.handlers.admin import ADMIN_COMMAND_NAMES
+from bot.handlers.questions import STUDENT_DOCUMENT
 from bot.handlers.students import STUDENT_COMMANDS
 from bot.models import STUDENT as STUDENT_ROLE
 from bot.models import User
