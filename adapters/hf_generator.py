@@ -1,6 +1,7 @@
 """The merged model under transformers, behind the interface the answer pipeline calls on its generator
-(`stream(messages, max_tokens, on_token) -> Completion`, `name`), so the gate runs it through the same
-`Answerer` — same retrieval, same prompt, same citation attribution and abstention — as the GGUF models."""
+(`stream(messages, max_tokens, on_token) -> Completion`, `count_tokens(text)`, `name`), so the gate runs it
+through the same `Answerer` — same retrieval, same prompt, same citation attribution and abstention — as the
+GGUF models."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ class TransformersGenerator:
             self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=resolve_dtype(self.dtype_name))
             self._model.eval()
         return self._model, self._tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under the model's tokenizer (no special tokens added), as `LlamaGenerator`'s."""
+        with self._lock:
+            _, tokenizer = self._load()
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def stream(self, messages: list[dict], max_tokens: int, on_token: Callable[[str], None],
                temperature: float = 0.1) -> Completion:

@@ -4,19 +4,34 @@
 retrieval ends, for the bot to show what it found), text increments (str) as the model writes, and
 one final `AnswerResult`. What the model writes is screened before anyone sees it (`Screen`): a source
 list of its own making is dropped, and an answer that recites the system prompt is declined.
+
+The prompt always fits the model's context: a question over `max_question_tokens` (or too long for the
+context) raises QuestionTooLong before retrieval, and history turns, then sources, are left out until
+the prompt and the answer fit n_ctx (`knowledge.prompt.fit_prompt`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from .abstention import Decision, Thresholds, decide, decline_message
 from .citations import attribute, without_source_lists
+from .errors import QuestionTooLong
 from .generation import GenerationQueue, LlamaGenerator, Ticket
-from .prompt import Source, build_messages, echoes_system_prompt, select_sources, system_prompt
+from .prompt import (
+    MIN_SOURCE_TOKENS,
+    Source,
+    build_messages,
+    echoes_system_prompt,
+    fit_prompt,
+    select_sources,
+    system_prompt,
+)
 from .retrieval import Hit, Retriever
 from .text import detect_language
 
@@ -27,6 +42,7 @@ class Retrieved:
     sources: list[Source]
     retrieval_ms: float
     queue_position: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)  # what `fit_prompt` dropped or cut, if anything
 
 
 @dataclass
@@ -89,7 +105,11 @@ class AnswerSettings:
     max_total_chars: int = 1500
     max_answer_tokens: int = 200
     max_history_turns: int = 2
+    max_question_tokens: int = 300  # longer questions raise QuestionTooLong
     thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+TEMPLATE_TOKENS = 64  # kept free in n_ctx for the chat template's own tokens (role markers, generation prompt)
 
 
 class Answerer:
@@ -99,6 +119,26 @@ class Answerer:
         self.queue = queue or GenerationQueue()
         self.settings = settings or AnswerSettings()
         self.system = system_prompt(self.settings.course)
+        # the prompt is measured for the model this answerer was built for: its tokenizer and context (a
+        # generator without a fixed context, as transformers', gets no context budget)
+        self.count_tokens = generator.count_tokens
+        self.n_ctx: int | None = getattr(generator, "n_ctx", None)
+
+    @property
+    def prompt_budget(self) -> int | None:
+        """The most tokens a prompt may have, leaving room in n_ctx for the answer; None without a context."""
+        if self.n_ctx is None:
+            return None
+        return self.n_ctx - self.settings.max_answer_tokens - TEMPLATE_TOKENS
+
+    def check_question(self, question: str) -> None:
+        """Raise QuestionTooLong for a question over `max_question_tokens`, or with no room left in the context
+        beside the system prompt, one short source and the answer."""
+        limit = self.settings.max_question_tokens
+        if self.prompt_budget is not None:
+            limit = min(limit, self.prompt_budget - self.count_tokens(self.system) - MIN_SOURCE_TOKENS)
+        if (tokens := self.count_tokens(question)) > limit:
+            raise QuestionTooLong(tokens, max(limit, 0), len(question))
 
     def retrieve(self, question: str, **filters) -> Retrieved:
         start = time.perf_counter()
@@ -107,18 +147,37 @@ class Answerer:
         sources = select_sources(hits, question, s.max_sources, s.max_chars_per_source, s.max_total_chars)
         return Retrieved(hits, sources, (time.perf_counter() - start) * 1000)
 
+    def prepare(self, question: str, history: list[tuple[str, str]] | None = None,
+                **filters) -> tuple[Retrieved, list[tuple[str, str]]]:
+        """What answering does before the generation queue (blocking): check the question's length, retrieve, and
+        fit the sources and the last `max_history_turns` turns to the context. Returns (retrieved, history kept)."""
+        self.check_question(question)
+        retrieved = self.retrieve(question, **filters)
+        turns = self.settings.max_history_turns
+        history = list(history or [])[-turns:] if turns > 0 else []
+        if retrieved.sources and self.prompt_budget is not None:
+            fitted = fit_prompt(self.count_tokens, self.prompt_budget, self.system, retrieved.sources, question,
+                                history)
+            retrieved.sources, history, retrieved.left_out = fitted.sources, fitted.history, fitted.left_out()
+        return retrieved, history
+
     def submit(self, question: str, sources: list[Source], history: list[tuple[str, str]] | None) -> Ticket:
-        history = (history or [])[-self.settings.max_history_turns:]
+        """Queue the generation for these sources and turns, as `prepare` fitted them."""
         messages = build_messages(self.system, sources, question, history)
         return self.queue.submit(lambda on_token: self.generator.stream(
             messages, self.settings.max_answer_tokens, on_token))
 
+    def _enqueue(self, question: str, retrieved: Retrieved, history: list[tuple[str, str]]) -> Ticket | None:
+        """The ticket of the generation (None when nothing was retrieved: nothing to answer from)."""
+        ticket = self.submit(question, retrieved.sources, history) if retrieved.sources else None
+        retrieved.queue_position = ticket.position if ticket else 0
+        return ticket
+
     def answer_stream(self, question: str, history: list[tuple[str, str]] | None = None,
                       **filters) -> Iterator[Retrieved | str | AnswerResult]:
         start = time.perf_counter()
-        retrieved = self.retrieve(question, **filters)
-        ticket = self.submit(question, retrieved.sources, history) if retrieved.sources else None
-        retrieved.queue_position = ticket.position if ticket else 0
+        retrieved, history = self.prepare(question, history, **filters)
+        ticket = self._enqueue(question, retrieved, history)
         yield retrieved
         if ticket is not None:
             screen = Screen(self.system)
@@ -128,12 +187,13 @@ class Answerer:
         yield self.finish(question, retrieved, ticket.result if ticket else None, start)
 
     async def astream(self, question: str, history: list[tuple[str, str]] | None = None,
-                      **filters) -> AsyncIterator[Retrieved | str | AnswerResult]:
-        """`answer_stream` for asyncio callers: retrieval and generation run off the event loop."""
+                      executor: Executor | None = None, **filters) -> AsyncIterator[Retrieved | str | AnswerResult]:
+        """`answer_stream` for asyncio callers: `prepare` runs on `executor` (None: the loop's default), and the
+        wait for the model's tokens holds no thread."""
         start = time.perf_counter()
-        retrieved = await asyncio.to_thread(self.retrieve, question, **filters)
-        ticket = self.submit(question, retrieved.sources, history) if retrieved.sources else None
-        retrieved.queue_position = ticket.position if ticket else 0
+        prepare = functools.partial(self.prepare, question, history, **filters)
+        retrieved, history = await asyncio.get_running_loop().run_in_executor(executor, prepare)
+        ticket = self._enqueue(question, retrieved, history)
         yield retrieved
         if ticket is not None:
             screen = Screen(self.system)
@@ -167,6 +227,7 @@ class Answerer:
                    "total_ms": round((time.perf_counter() - start) * 1000, 1),
                    "prompt_tokens": completion.prompt_tokens if completion else 0,
                    "cached_tokens": completion.cached_tokens if completion else 0,
-                   "completion_tokens": completion.completion_tokens if completion else 0}
+                   "completion_tokens": completion.completion_tokens if completion else 0,
+                   **retrieved.left_out}
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
                             raw, round(attributed.support, 3), timings, top_similarity, attributed_citations)

@@ -107,6 +107,7 @@ class Knowledge:
             course=s.course_name, k=s.answer_k, max_sources=s.answer_max_sources,
             max_chars_per_source=s.answer_chars_per_source, max_total_chars=s.answer_total_chars,
             max_answer_tokens=s.max_answer_tokens, max_history_turns=s.history_turns,
+            max_question_tokens=s.max_question_tokens,
             thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity))
         return Answerer(self.retriever, self.generator, GenerationQueue(), answer_settings)
 

@@ -39,3 +39,14 @@ class SourceNotFound(KnowledgeError):
 
 class RefreshBusy(KnowledgeError):
     """Another refresh holds the lock."""
+
+
+class QuestionTooLong(KnowledgeError):
+    """A question too long to answer within the model's context; the message says how long it may be."""
+
+    def __init__(self, tokens: int, limit: int, chars: int):
+        self.tokens, self.limit = tokens, limit
+        # the limit in characters at this question's own characters per token: what a student can act on
+        self.max_chars = max(1, limit * chars // max(tokens, 1))
+        super().__init__(f"la pregunta tiene {chars} caracteres ({tokens} tokens del modelo) y caben unos "
+                         f"{self.max_chars} ({limit} tokens).")

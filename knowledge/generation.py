@@ -1,7 +1,8 @@
 """The generator: one llama.cpp model per process, behind a single FIFO queue served by one thread.
 
 Requests wait their turn (none is lost), can learn their place in the queue, and stream tokens back
-to the caller (sync iteration for the CLI, `async for` for the bot). The model is kept loaded, so
+to the caller (sync iteration for the CLI, `async for` for the bot; an `async for` waits on its event
+loop and holds no thread, so a queue of students leaves asyncio's executor free). The model is kept loaded, so
 llama.cpp reuses its KV cache for the prompt prefix shared with the previous request — the fixed
 system prompt — which is why `knowledge.prompt` keeps that prefix byte-identical.
 """
@@ -12,7 +13,6 @@ import asyncio
 import itertools
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,8 +22,6 @@ from pathlib import Path
 from .errors import GeneratorUnavailable
 
 log = logging.getLogger(__name__)
-
-_DONE = object()
 
 
 @dataclass
@@ -45,7 +43,8 @@ class LlamaGenerator:
         self.lora_scale = lora_scale
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llama = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one generation at a time
+        self._loading = threading.Lock()  # one load, whichever thread asks first (counting tokens loads too)
 
     @property
     def name(self) -> str:
@@ -55,23 +54,28 @@ class LlamaGenerator:
     @property
     def llama(self):
         if self._llama is None:
-            if not self.model_path.is_file():
-                raise GeneratorUnavailable(f"model file not found: {self.model_path} (run ./scripts/setup.sh "
-                                           "or set COURSEBOT_GENERATOR_MODEL)")
-            if self.lora_path and not Path(self.lora_path).is_file():
-                raise GeneratorUnavailable(f"LoRA adapter not found: {self.lora_path} (COURSEBOT_GENERATOR_LORA)")
-            from llama_cpp import Llama
-
-            try:
-                self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                    n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
-                                    lora_path=str(self.lora_path) if self.lora_path else None,
-                                    lora_scale=self.lora_scale)
-            except (ValueError, RuntimeError, OSError) as e:
-                raise GeneratorUnavailable(f"could not load {self.model_path.name}: {e}") from e
+            with self._loading:
+                if self._llama is None:
+                    self._llama = self._load()
         return self._llama
 
+    def _load(self):
+        if not self.model_path.is_file():
+            raise GeneratorUnavailable(f"model file not found: {self.model_path} (run ./scripts/setup.sh "
+                                       "or set COURSEBOT_GENERATOR_MODEL)")
+        if self.lora_path and not Path(self.lora_path).is_file():
+            raise GeneratorUnavailable(f"LoRA adapter not found: {self.lora_path} (COURSEBOT_GENERATOR_LORA)")
+        from llama_cpp import Llama
+
+        try:
+            return Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                         n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
+                         lora_path=str(self.lora_path) if self.lora_path else None, lora_scale=self.lora_scale)
+        except (ValueError, RuntimeError, OSError) as e:
+            raise GeneratorUnavailable(f"could not load {self.model_path.name}: {e}") from e
+
     def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under the model's tokenizer (no BOS added). Safe beside a running generation."""
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def render(self, messages: list[dict]) -> str:
@@ -123,39 +127,83 @@ class LlamaGenerator:
                               ttft if ttft is not None else total, total)
 
 
-@dataclass
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():  # cancelled: its consumer stopped waiting
+        future.set_result(None)
+
+
+@dataclass(eq=False)
 class Ticket:
-    """A place in the generation queue: iterate it for tokens; `result` holds the Completion."""
+    """A place in the generation queue: iterate it (`for` or `async for`) for tokens; `result` holds the Completion.
+
+    The worker appends each token and wakes who waits: threads through a condition, event loops through
+    `call_soon_threadsafe` on a future of their own, so an `async for` holds no thread while it waits. Tokens
+    are kept: an iteration that starts late gets them all, then the work's error, if it raised one."""
 
     id: int
     work: Callable[[Callable[[str], None]], Completion]
     queue_ref: GenerationQueue
-    events: queue.Queue = field(default_factory=queue.Queue)
     result: Completion | None = None
     error: BaseException | None = None
+    _pieces: list[str] = field(default_factory=list, repr=False)
+    _done: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = field(default_factory=list, repr=False)
 
     @property
     def position(self) -> int:
         """How many requests are ahead of this one (0 = being served or next)."""
         return self.queue_ref.position(self)
 
+    def put(self, piece: str) -> None:
+        """A token from the work (on the worker thread)."""
+        with self._changed:
+            self._pieces.append(piece)
+            self._notify()
+
+    def close(self, result: Completion | None, error: BaseException | None) -> None:
+        """The work ended, with its result or its error (on the worker thread)."""
+        with self._changed:
+            self.result, self.error, self._done = result, error, True
+            self._notify()
+
+    def _notify(self) -> None:  # with the lock held
+        self._changed.notify_all()
+        for loop, future in self._waiting:
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+            except RuntimeError:  # that loop is closed: no one there waits any more
+                pass
+        self._waiting.clear()
+
     def __iter__(self) -> Iterator[str]:
-        while True:
-            item = self.events.get()
-            if item is _DONE:
-                if self.error is not None:
-                    raise self.error
-                return
-            yield item
+        seen, done = 0, False
+        while not done:
+            with self._changed:
+                while len(self._pieces) == seen and not self._done:
+                    self._changed.wait()
+                new, done = self._pieces[seen:], self._done
+            yield from new
+            seen += len(new)
+        if self.error is not None:
+            raise self.error
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        while True:
-            item = await asyncio.to_thread(self.events.get)
-            if item is _DONE:
-                if self.error is not None:
-                    raise self.error
-                return
-            yield item
+        loop = asyncio.get_running_loop()
+        seen, done = 0, False
+        while not done:
+            with self._changed:
+                new, done = self._pieces[seen:], self._done
+                woken = None if new or done else loop.create_future()
+                if woken is not None:
+                    self._waiting.append((loop, woken))
+            if woken is not None:
+                await woken
+            for piece in new:
+                yield piece
+            seen += len(new)
+        if self.error is not None:
+            raise self.error
 
 
 class GenerationQueue:
@@ -204,15 +252,16 @@ class GenerationQueue:
                     return
                 ticket = self._pending.pop(0)
                 self._current = ticket
+            result, error = None, None
             try:
-                ticket.result = ticket.work(ticket.events.put)
+                result = ticket.work(ticket.put)
             except BaseException as e:  # handed to the consumer, who re-raises it
-                ticket.error = e
+                error = e
             finally:
                 with self._cond:
                     self._current = None
                     self.served += 1
-                ticket.events.put(_DONE)
+                ticket.close(result, error)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Finish what is queued, then stop the worker."""

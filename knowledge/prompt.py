@@ -1,12 +1,15 @@
 """The answer prompt: a fixed Spanish system prompt (byte-identical across requests, so llama.cpp
-reuses its KV cache), then the numbered sources with their labels, a short history and the question."""
+reuses its KV cache), then the numbered sources with their labels, a short history and the question,
+cut to fit the model's context (`fit_prompt`)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .errors import QuestionTooLong
 from .retrieval import Hit
 from .text import content_words, overlap, split_sentences
 
@@ -98,3 +101,69 @@ def build_messages(system: str, sources: list[Source], question: str,
             parts.append(f"Estudiante: {q}\nAsistente: {a}")
     parts.append(f"Pregunta: {question}")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+MIN_SOURCE_CHARS = 120  # a source shorter than this says too little to answer from (as in `select_sources`)
+MIN_SOURCE_TOKENS = 64  # about what one MIN_SOURCE_CHARS source, its label and the headings take in the prompt
+
+
+@dataclass
+class Fitted:
+    """The prompt that fits, and what was left out to make it fit."""
+
+    messages: list[dict]
+    sources: list[Source]
+    history: list[tuple[str, str]]
+    tokens: int  # counted: the system prompt plus the user message
+    dropped_turns: int = 0
+    dropped_sources: int = 0
+    shortened_sources: list[int] = field(default_factory=list)  # numbers of the sources cut shorter
+
+    def left_out(self) -> dict[str, int]:
+        """What was dropped or cut, as counts; empty when the whole prompt fitted."""
+        counts = {"dropped_turns": self.dropped_turns, "dropped_sources": self.dropped_sources,
+                  "shortened_sources": len(self.shortened_sources)}
+        return {k: v for k, v in counts.items() if v}
+
+
+def _shorter(source: Source, question: str) -> Source | None:
+    """The source at about half its length (its most relevant sentences), or None if it cannot get shorter."""
+    if len(source.text) <= MIN_SOURCE_CHARS:
+        return None
+    text = trim(source.text, question, max(MIN_SOURCE_CHARS, len(source.text) // 2))
+    return Source(source.n, source.hit, text) if len(text) < len(source.text) else None
+
+
+def fit_prompt(count: Callable[[str], int], budget: int, system: str, sources: list[Source], question: str,
+               history: list[tuple[str, str]] | None = None) -> Fitted:
+    """`build_messages` within `budget` tokens (`count` of the system prompt plus the user message): history turns
+    dropped oldest first, then sources cut shorter and dropped from the last (least relevant) up, the first never
+    dropped. Raises QuestionTooLong when even that leaves no room for the question."""
+    sources, history = list(sources), list(history or [])
+    system_tokens = count(system)
+
+    def size() -> int:
+        return system_tokens + count(build_messages(system, sources, question, history)[1]["content"])
+
+    tokens, dropped_turns, dropped_sources, shortened = size(), 0, 0, []
+    while tokens > budget and history:
+        history.pop(0)
+        dropped_turns += 1
+        tokens = size()
+    while tokens > budget and sources:
+        if (short := _shorter(sources[-1], question)) is not None:
+            sources[-1] = short
+            if short.n not in shortened:
+                shortened.append(short.n)
+        elif len(sources) > 1:
+            sources.pop()
+            dropped_sources += 1
+        else:
+            break
+        tokens = size()
+    if tokens > budget:
+        question_tokens = count(question)
+        raise QuestionTooLong(question_tokens, max(budget - (tokens - question_tokens), 0), len(question))
+    shortened = [n for n in shortened if n <= len(sources)]  # a dropped source is not also counted as cut
+    return Fitted(build_messages(system, sources, question, history), sources, history, tokens, dropped_turns,
+                  dropped_sources, shortened)

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     answer_chars_per_source: int = 600
     answer_total_chars: int = Field(1500, description="budget for all sources in the prompt")
     history_turns: int = Field(2, description="previous question/answer pairs sent for follow-ups")
+    max_question_tokens: int = Field(300, gt=0, description="longest question answered, in the model's tokens; "
+                                     "a longer one is refused (QuestionTooLong) before retrieval")
     abstain_min_support: float = Field(0.30, description="decline below this share of supported answer words")
     abstain_min_similarity: float = Field(0.80, description="decline when the best chunk is less similar")
 

@@ -1,5 +1,10 @@
+import random
+
+import pytest
+
 from knowledge.abstention import Thresholds, decide, decline_message, model_declined
-from knowledge.prompt import build_messages, select_sources, system_prompt, trim
+from knowledge.errors import QuestionTooLong
+from knowledge.prompt import MIN_SOURCE_CHARS, Source, build_messages, fit_prompt, select_sources, system_prompt, trim
 from knowledge.retrieval import Hit
 
 
@@ -50,3 +55,88 @@ def test_decline_message_names_nearby_topics_and_staff():
     msg = decline_message([hit("x", section="LoRA"), hit("y", section="PEFT", loc=(12, 12))])
     assert "No encuentro" in msg and "LoRA" in msg and "PEFT" in msg and "equipo" in msg
     assert decline_message([hit("x")], "en").startswith("I can't find")
+
+
+# -- fitting the prompt to the context: a fake tokenizer (one token per word), no model --------------------------
+def words(text: str) -> int:
+    return len(text.split())
+
+
+SYSTEM = "Eres el asistente del curso. Responde con las fuentes."
+
+
+def numbered(*texts: str) -> list[Source]:
+    return [Source(n, hit(text, loc=(n, n)), text) for n, text in enumerate(texts, start=1)]
+
+
+def prompt_size(messages: list[dict]) -> int:
+    return sum(words(m["content"]) for m in messages)
+
+
+def sentences(n: int, topic: str = "tema") -> str:
+    return " ".join(f"La frase {i} habla del {topic} con cinco palabras más." for i in range(n))
+
+
+def test_a_prompt_that_fits_is_left_whole():
+    sources, history = numbered(sentences(3), sentences(3)), [("¿Qué es?", "Es algo.")]
+    fitted = fit_prompt(words, 1000, SYSTEM, sources, "¿Cuánto vale?", history)
+    assert fitted.messages == build_messages(SYSTEM, sources, "¿Cuánto vale?", history)
+    assert fitted.left_out() == {} and fitted.tokens == prompt_size(fitted.messages) <= 1000
+
+
+def test_history_is_dropped_oldest_first_before_any_source():
+    sources = numbered(sentences(2), sentences(2))
+    history = [("primera", "respuesta " * 50), ("segunda", "respuesta " * 50), ("tercera", "corta")]
+    whole = prompt_size(build_messages(SYSTEM, sources, "¿y ahora?", history))
+    fitted = fit_prompt(words, whole - 60, SYSTEM, sources, "¿y ahora?", history)
+    assert fitted.history == history[2:] and fitted.dropped_turns == 2
+    assert fitted.sources == sources and fitted.left_out() == {"dropped_turns": 2}
+    assert fitted.tokens == prompt_size(fitted.messages) <= whole - 60
+
+
+def test_sources_are_cut_then_dropped_from_the_last_up_and_the_first_is_kept():
+    sources = numbered(sentences(12, "proyecto"), sentences(12, "parcial"), sentences(12, "taller"))
+    question = "¿Cuánto vale el proyecto?"
+    fitted = fit_prompt(words, 120, SYSTEM, sources, question, [("antes", "algo " * 30)])
+    assert fitted.history == [] and fitted.dropped_turns == 1
+    assert [s.n for s in fitted.sources] == list(range(1, len(fitted.sources) + 1))
+    assert fitted.dropped_sources >= 1 and fitted.sources[0].hit is sources[0].hit
+    assert all(set(s.text.split()) <= set(sources[s.n - 1].text.split()) for s in fitted.sources)  # cut, not rewritten
+    assert fitted.tokens == prompt_size(fitted.messages) <= 120
+
+
+def test_a_question_too_long_for_the_budget_raises_and_says_how_long_it_may_be():
+    question = "palabra " * 400
+    with pytest.raises(QuestionTooLong) as raised:
+        fit_prompt(words, 300, SYSTEM, numbered(sentences(3)), question, [("a", "b")])
+    error = raised.value
+    assert error.tokens == 400 and 0 < error.limit < 300
+    assert f"caben unos {error.max_chars}" in str(error) and f"({error.limit} tokens)" in str(error)
+
+
+def test_the_fitted_prompt_never_exceeds_the_budget_and_drops_no_more_than_it_must():
+    rng = random.Random(22)
+    for _ in range(400):
+        sources = numbered(*(sentences(rng.randint(0, 20), rng.choice(["nota", "taller"])) or "x"
+                             for _ in range(rng.randint(1, 3))))
+        history = [(f"pregunta {i}", "palabra " * rng.randint(1, 300)) for i in range(rng.randint(0, 3))]
+        question = "¿qué? " * rng.randint(1, 120)
+        budget = rng.randint(20, 900)
+        try:
+            fitted = fit_prompt(words, budget, SYSTEM, sources, question, history)
+        except QuestionTooLong as e:
+            assert e.tokens == words(question) and e.limit < e.tokens
+            # raised only when even no history and the first source at its shortest (a few words under
+            # MIN_SOURCE_CHARS characters) cannot fit
+            bare = build_messages(SYSTEM, [Source(1, sources[0].hit, "")], question)
+            assert prompt_size(bare) + MIN_SOURCE_CHARS > budget
+            continue
+        assert fitted.tokens == prompt_size(fitted.messages) <= budget
+        assert fitted.history == history[len(history) - len(fitted.history):]  # the most recent turns kept
+        assert [s.n for s in fitted.sources] == [s.n for s in sources[:len(fitted.sources)]]
+        assert fitted.sources, "the first source is never dropped"
+        if fitted.history:  # sources are cut only once the history is gone
+            assert fitted.sources == sources
+        if fitted.dropped_turns:  # one turn fewer dropped would not have fitted, with every source whole
+            one_more = history[len(history) - len(fitted.history) - 1:]
+            assert prompt_size(build_messages(SYSTEM, sources, question, one_more)) > budget
