@@ -33,7 +33,7 @@ CourseOption = Annotated[Path | None, typer.Option(help="course folder to learn 
 
 def _prepare(ctx: typer.Context, run: Path | None, pairs: list[str] | None) -> tuple:
     """Settings, checked options, run folder: everything that can be wrong is found before any long work."""
-    from .base import prefer_passive_threads
+    from .base_model import prefer_passive_threads
 
     prefer_passive_threads()  # before any stage imports torch or llama.cpp
     logging.getLogger("adapters").setLevel(logging.INFO)  # derived numbers and slow steps, as they happen

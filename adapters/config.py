@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 # re-exported for the pipeline's stages; from filetypes, not ingest, so options are checked without LlamaIndex
-from knowledge.filetypes import sha256_file  # noqa: F401
+from knowledge.ingest.filetypes import sha256_file  # noqa: F401
 from knowledge.settings import LORA_SCALE_MAX
 
 from .errors import ArtifactMissing, ConfigError

@@ -2,7 +2,7 @@
 
 For each chunk, `adapters.questions` proposes questions whose answer the chunk holds. The sources for a
 question are what the retriever returns for it (realistic distractors), with the gold chunk put at a random
-place among them; the prompt is made by `knowledge.prompt` (same system prompt, same numbering, same
+place among them; the prompt is made by `knowledge.answer.prompt` (same system prompt, same numbering, same
 trimming), and the answer copies the chunk's sentences with the gold's number, [n]. A share of questions is
 shown *without* any chunk holding the answer, and questions the course never covers are added, as are near
 misses — questions that look answerable from the sources retrieved for them (a field term the course never
@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from knowledge.citations import strip_markers
-from knowledge.evaluation import QAItem, items_digest, load_items, matches
-from knowledge.prompt import DECLINE_SENTENCE, Source, build_messages, select_sources, system_prompt
+from knowledge.answer.citations import strip_markers
+from knowledge.answer.prompt import DECLINE_SENTENCE, Source, build_messages, select_sources, system_prompt
+from knowledge.evaluation.metrics import QAItem, items_digest, load_items, matches
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap, split_sentences
 
@@ -87,7 +87,7 @@ class PromptShape:
 
 # -- one example (pure) --------------------------------------------------------------------------------
 def cite(sentence: str, n: int) -> str:
-    """'Texto.' → 'Texto [n].' (where the pipeline puts markers, see knowledge.citations)."""
+    """'Texto.' → 'Texto [n].' (where the pipeline puts markers, see knowledge.answer.citations)."""
     sentence = sentence.strip()
     if sentence[-1:] in ".!?…:":
         return f"{sentence[:-1].rstrip()} [{n}]{sentence[-1]}"

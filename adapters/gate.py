@@ -36,10 +36,10 @@ from functools import partial
 from itertools import zip_longest
 from pathlib import Path
 
-from knowledge.abstention import Thresholds
-from knowledge.answer import Answerer, AnswerSettings
-from knowledge.evaluation import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
-from knowledge.generation import GenerationQueue, LlamaGenerator
+from knowledge.answer.abstention import Thresholds
+from knowledge.answer.answerer import Answerer, AnswerSettings
+from knowledge.answer.generation import GenerationQueue, LlamaGenerator
+from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
 
 from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict, read_json, sha256_text, write_json
 from .dataset import CONFIG as DATASET_CONFIG
@@ -177,7 +177,7 @@ def base_key(base_sha: str, items: list, index: str, shape: AnswerSettings, n_ct
     """Everything the base GGUF's answers on one evaluation set depend on."""
     import llama_cpp
 
-    code = sha256_text("".join(p.read_text(encoding="utf-8") for p in sorted(KNOWLEDGE.glob("*.py"))))
+    code = sha256_text("".join(p.read_text(encoding="utf-8") for p in sorted(KNOWLEDGE.rglob("*.py"))))
     return sha256_text(json.dumps({"base": base_sha, "items": [as_dict(i) for i in items], "index": index,
                                    "shape": as_dict(shape), "n_ctx": n_ctx, "threads": threads,
                                    "llama_cpp": llama_cpp.__version__, "pipeline": code},

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from knowledge.generation import Completion
+from knowledge.answer.generation import Completion
 
-from .base import resolve_dtype
+from .base_model import resolve_dtype
 
 
 class TransformersGenerator:

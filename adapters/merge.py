@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .base import BaseModel, chat_template, dense_copy, forget_gguf_origin, load_model, load_tokenizer
+from .base_model import BaseModel, chat_template, dense_copy, forget_gguf_origin, load_model, load_tokenizer
 from .config import MergeConfig, read_json, sha256_file, sha256_text, write_json
 from .errors import AdapterError, ArtifactMissing
 from .train import REPORT, TEMPLATE, TRAIN_CONFIG

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.citations import MARKER
+from knowledge.answer.citations import MARKER
 
-from .base import chat_template, dense_copy, load_model, load_tokenizer, lora_targets, resolve_base, resolve_dtype
+from .base_model import chat_template, dense_copy, load_model, load_tokenizer, lora_targets, resolve_base, resolve_dtype
 from .config import TrainConfig, as_dict, read_json, sha256_text, write_json
 from .dataset import CONFIG as DATASET_CONFIG
 from .dataset import TRAIN, VAL, read_jsonl

@@ -7,7 +7,7 @@ prompt exactly as the bot would ask it, and an answer is kept only when
   - it is an answer (not a refusal, not cut off by the token limit, in the question's language),
   - it holds most of the template answer's content words (the facts the gold chunk gives),
   - every sentence rests on a source it cites, or on the gold when it cites nothing (the gold's number is
-    then added, as `knowledge.citations` would attribute it; a sentence citing a source that does not hold it
+    then added, as `knowledge.answer.citations` would attribute it; a sentence citing a source that does not hold it
     is credited to the one that does, figures included), and the gold is cited. With `write_trim`,
     sentences resting on nothing (the writer's own knowledge, a wrong number) are dropped instead.
 
@@ -30,8 +30,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from knowledge.abstention import model_declined
-from knowledge.citations import (
+from knowledge.answer.abstention import model_declined
+from knowledge.answer.citations import (
     MIN_ATTRIBUTION,
     best_source,
     cited_numbers,
@@ -218,9 +218,9 @@ def training_data(dataset_dir: Path, written_dir: Path) -> Path:
 def write_stage(dataset_dir: Path, out_dir: Path, cfg: WriteConfig, settings,
                 progress: Callable[[int, Counter], None] | None = None) -> dict:
     """The stage as the script and `coursebot adapter write` run it: the writer GGUF through llama.cpp."""
-    from knowledge.generation import LlamaGenerator
+    from knowledge.answer.generation import LlamaGenerator
 
-    from .base import resolve_base
+    from .base_model import resolve_base
 
     if not cfg.write_model:
         raise ConfigError("the write stage needs write_model=MODEL.gguf (e.g. the 1.5B writing for a 0.5B run)")
@@ -233,7 +233,7 @@ def write_stage(dataset_dir: Path, out_dir: Path, cfg: WriteConfig, settings,
 
 
 def llama_writer(generator, max_tokens: int, temperature: float) -> Write:
-    """A `Write` from a `knowledge.generation.LlamaGenerator` (the serving code path, same sampling)."""
+    """A `Write` from a `knowledge.answer.generation.LlamaGenerator` (the serving code path, same sampling)."""
     def write(messages: list[dict]) -> tuple[str, bool]:
         completion = generator.stream(messages, max_tokens, lambda _: None, temperature=temperature)
         return completion.text, completion.completion_tokens >= max_tokens

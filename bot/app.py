@@ -31,8 +31,8 @@ from .handlers.access import staff_only
 from .handlers.errors import handle_error, redact
 from .jobs import schedule_refresh
 from .keyboards import Action
-from .models import Database, admin_ids
 from .settings import BotSettings
+from .tables import Database, admin_ids
 
 log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 3  # a request refused by flood control is sent again this often after waiting as told

@@ -14,8 +14,8 @@ from telegram.ext import CallbackContext, ExtBot
 from knowledge.core import Knowledge
 
 from .limits import Conversations, RateLimiter
-from .models import Database
 from .settings import BotSettings
+from .tables import Database
 
 T = TypeVar("T")
 IO_THREADS = 8  # database writes, retrieval, file moves: short blocking calls, never a wait for the model

@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Iterable
 
-from knowledge.answer import AnswerResult, Retrieved
+from knowledge.answer.answerer import AnswerResult, Retrieved
 
 MAX_MESSAGE = 4096  # Telegram's limit for a message text (after entity parsing; raw HTML is longer)
 PASSAGE_CHARS = 700  # of a cited passage shown by "Ver fuente"

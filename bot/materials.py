@@ -14,15 +14,15 @@ from pathlib import Path
 
 from knowledge.core import Knowledge
 from knowledge.errors import KnowledgeError, UnsafePath
-from knowledge.filetypes import safe_join, sanitize_filename, sha256_file, sniff
-from knowledge.ingest import exclusive
+from knowledge.ingest.filetypes import safe_join, sanitize_filename, sha256_file, sniff
+from knowledge.ingest.indexer import exclusive
 from knowledge.refresh import RefreshOutcome, run_refresh
 from knowledge.registry import Source, get_source, list_sources
 from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STAGING = ".incoming"  # hidden: `knowledge.ingest.course_files` skips it, so a refresh never indexes it
+STAGING = ".incoming"  # hidden: `knowledge.ingest.indexer.course_files` skips it, so a refresh never indexes it
 STAGING_MAX_AGE = 3600.0  # seconds: an older staging folder was left by a crash (an upload takes minutes at most)
 LOCK = "refresh.lock"  # in the data dir: the lock `knowledge.refresh.run_refresh` (cron, the bot) holds
 

@@ -219,7 +219,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
 def eval_collection(corpus: Path, s: Settings) -> str:
     """The evaluation's own collection, named after the corpus and the chunking settings."""
-    from .chunking import CHUNKER_VERSION
+    from .ingest.chunking import CHUNKER_VERSION
 
     key = f"{corpus.resolve()}|{s.chunk_size}|{s.chunk_overlap}|{s.embed_model}|{CHUNKER_VERSION}"
     return "Eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -231,7 +231,7 @@ def ask(ctx: typer.Context, question: str,
         stream: Annotated[bool, typer.Option("--stream", help="print the answer as it is written")] = False,
         generator: Annotated[Path | None, typer.Option(help="another GGUF model")] = None) -> None:
     """Answer a question from the course, with citations (or an honest decline)."""
-    from .answer import AnswerResult, Retrieved
+    from .answer.answerer import AnswerResult, Retrieved
 
     s = settings_from(ctx)
     if generator is not None:
@@ -266,7 +266,7 @@ def evaluate(ctx: typer.Context, qa: Path,
              details: Annotated[Path | None, typer.Option(help="write per-item answers here (JSONL)")] = None,
              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Retrieval (hybrid vs BM25 vs vector) and answers (pipeline vs LlamaIndex default) on a QA set."""
-    from .evaluation import (
+    from .evaluation.metrics import (
         answer_metrics,
         evaluate_retrieval,
         load_items,

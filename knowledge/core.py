@@ -12,12 +12,12 @@ from functools import cached_property
 import weaviate
 from sqlalchemy.orm import Session, sessionmaker
 
-from .abstention import Thresholds
-from .answer import Answerer, AnswerSettings
+from .answer.abstention import Thresholds
+from .answer.answerer import Answerer, AnswerSettings
+from .answer.generation import GenerationQueue, LlamaGenerator
 from .embedding import embedder_id, make_embedder
 from .errors import StoreUnavailable
-from .generation import GenerationQueue, LlamaGenerator
-from .ingest import Indexer
+from .ingest.indexer import Indexer
 from .registry import make_sessionmaker
 from .retrieval import Retriever
 from .server import WeaviateServer

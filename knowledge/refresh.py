@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import KnowledgeError
-from .evaluation import first_relevant_rank, load_items
-from .ingest import ChangeReport, exclusive
+from .evaluation.metrics import first_relevant_rank, load_items
+from .ingest.indexer import ChangeReport, exclusive
 
 log = logging.getLogger(__name__)
 

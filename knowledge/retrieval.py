@@ -15,8 +15,8 @@ from llama_index.core.vector_stores.types import (
 )
 from weaviate.classes.query import HybridFusion
 
-from .chunking import location_label
 from .errors import StoreUnavailable
+from .ingest.chunking import location_label
 from .store import ChunkStore, translate_errors
 
 # BM25 over the chunk text only: the context line (week topic · title · section) is shared by many chunks of

@@ -25,8 +25,8 @@ import argparse
 import json
 from pathlib import Path
 
-from knowledge.abstention import Thresholds, decide
-from knowledge.evaluation import AnswerRecord, answer_metrics, load_items
+from knowledge.answer.abstention import Thresholds, decide
+from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items
 from knowledge.settings import Settings
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +64,7 @@ if args.diagnose or args.rescore:
 
     from knowledge.cli import eval_collection
     from knowledge.core import Knowledge
-    from knowledge.evaluation import citation_matches, key_fact_recall
+    from knowledge.evaluation.metrics import citation_matches, key_fact_recall
     from knowledge.settings import load_settings
 
     if args.corpus is None:

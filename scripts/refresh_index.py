@@ -3,7 +3,7 @@
     .venv/bin/python scripts/refresh_index.py [FOLDER ...] [--pull] [--golden QA.jsonl] [--no-wait] [--json]
 
 With no folder: COURSEBOT_REFRESH_FOLDERS, or the materials folder (admin uploads land there). Safe to
-interrupt and re-run (see knowledge/ingest.py); two refreshes never run at once (a lock in the data dir:
+interrupt and re-run (see knowledge/ingest/indexer.py); two refreshes never run at once (a lock in the data dir:
 the second waits, or with --no-wait exits with code 75). Exit codes for cron: 0 ok, 1 error,
 3 some files failed (or a git pull failed), 4 the golden set's hit@5 dropped beyond
 COURSEBOT_REGRESSION_MAX_DROP, 75 another refresh is running.

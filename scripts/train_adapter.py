@@ -24,7 +24,7 @@ import logging
 import sys
 from pathlib import Path
 
-from adapters.base import prefer_passive_threads
+from adapters.base_model import prefer_passive_threads
 from adapters.config import Configs, RunPaths, TrainConfig, parse_overrides, read_json
 from adapters.errors import ConfigError
 from knowledge.errors import KnowledgeError

@@ -23,8 +23,8 @@ from telegram.ext import ApplicationHandlerStop, filters
 
 from ..context import CourseContext
 from ..keyboards import parse
-from ..models import record_user
 from ..settings import BotSettings
+from ..tables import record_user
 from .questions import ASKED
 
 log = logging.getLogger(__name__)

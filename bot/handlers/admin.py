@@ -13,14 +13,14 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from knowledge.errors import KnowledgeError, RefreshBusy
-from knowledge.ingest import ChangeReport
+from knowledge.ingest.indexer import ChangeReport
 from knowledge.registry import Source, list_sources
 
 from .. import materials
 from ..context import CourseContext
 from ..formatting import clip, escape, pack
 from ..keyboards import confirm_delete_keyboard, parse
-from ..models import ADMIN, STUDENT, Gap, Stats, knowledge_gaps, set_role, stats
+from ..tables import ADMIN, STUDENT, Gap, Stats, knowledge_gaps, set_role, stats
 from .students import STUDENT_COMMANDS
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from telegram.ext import ApplicationHandlerStop
 from ..context import CourseContext
 from ..formatting import escalation_text, pack, plain_blocks, student_name
 from ..keyboards import parse
-from ..models import find_escalation, get_answer, mark_answered, save_escalation, was_escalated
+from ..tables import find_escalation, get_answer, mark_answered, save_escalation, was_escalated
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from ..context import CourseContext
 from ..formatting import passages_messages
 from ..keyboards import Action, documents_keyboard, parse
 from ..materials import document_path
-from ..models import Answer, get_answer, set_feedback
+from ..tables import Answer, get_answer, set_feedback
 
 GONE = "Esa respuesta ya no está disponible."
 

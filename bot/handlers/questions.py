@@ -9,15 +9,15 @@ from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.ext import filters
 
-from knowledge.answer import AnswerResult, Retrieved
+from knowledge.answer.answerer import AnswerResult, Retrieved
 from knowledge.core import Knowledge
 from knowledge.errors import GeneratorUnavailable, KnowledgeError, QuestionTooLong
 
 from ..context import CourseContext
 from ..formatting import answer_messages, searching_text, streaming_text
 from ..keyboards import answer_keyboard
-from ..models import save_answer
 from ..streaming import GROUP_INTERVAL, StreamedReply
+from ..tables import save_answer
 from .students import HOW_TO_ASK
 
 PLACEHOLDER = "⏳ Un momento, busco en los materiales del curso…"

@@ -9,7 +9,7 @@ from telegram.error import BadRequest
 from telegram.ext import ApplicationHandlerStop
 
 from knowledge.errors import FileTooLarge, KnowledgeError
-from knowledge.filetypes import kind_for_name, sanitize_filename
+from knowledge.ingest.filetypes import kind_for_name, sanitize_filename
 
 from .. import materials
 from ..context import CourseContext

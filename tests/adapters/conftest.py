@@ -1,6 +1,6 @@
 """Chunks as the retriever returns them, for the dataset builder's unit tests; sleeping OpenMP threads."""
 
-from adapters.base import prefer_passive_threads
+from adapters.base_model import prefer_passive_threads
 from knowledge.retrieval import Hit
 
 prefer_passive_threads()  # at collection, before torch or llama.cpp is loaded (see its docstring)

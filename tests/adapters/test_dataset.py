@@ -22,9 +22,9 @@ from adapters.dataset import (
 from adapters.errors import EvalLeak
 from adapters.questions import COURSE_TOPICS, FIELD_TERMS, candidates, names, normalize, says_origin
 from adapters.writer import prompt_sources
-from knowledge.abstention import model_declined
-from knowledge.citations import attribute, strip_markers
-from knowledge.prompt import DECLINE_SENTENCE, build_messages, select_sources, system_prompt
+from knowledge.answer.abstention import model_declined
+from knowledge.answer.citations import attribute, strip_markers
+from knowledge.answer.prompt import DECLINE_SENTENCE, build_messages, select_sources, system_prompt
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap
 from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk, course

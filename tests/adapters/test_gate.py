@@ -5,8 +5,8 @@ import pytest
 import adapters.gate
 from adapters.errors import AdapterError
 from adapters.gate import balanced, base_key, decide, describe_gains, gains, served_form
-from knowledge.answer import AnswerSettings
-from knowledge.evaluation import QAItem
+from knowledge.answer.answerer import AnswerSettings
+from knowledge.evaluation.metrics import QAItem
 
 T = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 TEMPLATES = {"training": T, "base": T, "merged": T, "quantized": T}

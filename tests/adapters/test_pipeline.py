@@ -26,10 +26,10 @@ from adapters.merge import MERGE_CONFIG, merge, scaled_adapter  # noqa: E402
 from adapters.speed import speed  # noqa: E402
 from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
 from adapters.writer import ANSWERS, llama_writer, training_data, write_answers  # noqa: E402
+from knowledge.answer.generation import LlamaGenerator  # noqa: E402
+from knowledge.answer.prompt import system_prompt  # noqa: E402
 from knowledge.core import Knowledge  # noqa: E402
-from knowledge.evaluation import items_digest, load_items  # noqa: E402
-from knowledge.generation import LlamaGenerator  # noqa: E402
-from knowledge.prompt import system_prompt  # noqa: E402
+from knowledge.evaluation.metrics import items_digest, load_items  # noqa: E402
 from knowledge.settings import Settings  # noqa: E402
 from tests.conftest import MODELS_DIR, SHARED, TINY_MODEL  # noqa: E402
 
@@ -287,7 +287,7 @@ def test_a_scaled_adapter_is_merged_and_exported_at_that_strength(done, tmp_path
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
 
-    from adapters.base import dense_copy, load_model
+    from adapters.base_model import dense_copy, load_model
     from adapters.merge import base_of
 
     half = parse_overrides(["lora_scale=0.5"]).merge

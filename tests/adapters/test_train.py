@@ -65,7 +65,7 @@ def test_token_weights_fall_on_tokens_that_overlap_a_marker_number():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from adapters.base import dense_copy, load_model, load_tokenizer, resolve_base
+    from adapters.base_model import dense_copy, load_model, load_tokenizer, resolve_base
     from tests.conftest import MODELS_DIR, TINY_MODEL
 
     if not TINY_MODEL.is_file():

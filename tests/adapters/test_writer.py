@@ -10,7 +10,7 @@ from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, answer_example, declin
 from adapters.errors import ArtifactMissing
 from adapters.questions import candidates
 from adapters.writer import ANSWERS, judge, prompt_sources, training_data, write_answers
-from knowledge.prompt import DECLINE_SENTENCE
+from knowledge.answer.prompt import DECLINE_SENTENCE
 from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk
 from tests.adapters.test_dataset import SHAPE
 

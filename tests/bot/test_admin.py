@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.models import ADMIN as ADMIN_ROLE
-from bot.models import User
+from bot.tables import ADMIN as ADMIN_ROLE
+from bot.tables import User
 from tests.bot.test_app import ADMIN, STUDENT, Harness, buttons, play
 
 pytestmark = pytest.mark.timeout(180)
@@ -155,7 +155,7 @@ def test_an_old_delete_button_never_deletes_another_version_or_document(course):
 def test_no_admin_report_outgrows_a_telegram_message(course):
     """Regression: a 4,000-character question in /pendientes made a line longer than Telegram's 4,096 limit."""
     settings, kb = course
-    from bot.models import save_answer
+    from bot.tables import save_answer
 
     long_question = "¿" + "por qué " * 500 + "?"
     with kb.sessions.begin() as s:

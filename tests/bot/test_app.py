@@ -22,8 +22,8 @@ from telegram.ext import Application, MessageHandler, filters
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application
-from bot.models import User
 from bot.settings import BotSettings
+from bot.tables import User
 from knowledge.core import Knowledge
 from knowledge.settings import Settings
 from tests.bot.emulator import ApiError, TelegramEmulator, Upload, parse_html

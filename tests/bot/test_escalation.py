@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import Escalation
+from bot.tables import Escalation
 from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, play
 
 pytestmark = pytest.mark.timeout(180)

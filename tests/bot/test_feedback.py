@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.models import Feedback, knowledge_gaps
+from bot.tables import Feedback, knowledge_gaps
 from tests.bot.test_app import ADMIN, OTHER, STUDENT, Harness, assert_valid_html, buttons, play
 
 pytestmark = pytest.mark.timeout(180)

@@ -12,7 +12,7 @@ from bot.formatting import (
     split_plain,
     streaming_text,
 )
-from knowledge.answer import AnswerResult, Retrieved
+from knowledge.answer.answerer import AnswerResult, Retrieved
 from knowledge.retrieval import Hit
 from tests.bot.emulator import parse_html
 

@@ -6,7 +6,7 @@ import pytest
 
 from bot.jobs import JOB_NAME, schedule_refresh
 from bot.materials import LOCK
-from knowledge.ingest import exclusive
+from knowledge.ingest.indexer import exclusive
 from tests.bot.test_app import ADMIN, Harness, indexed_course, play
 
 pytestmark = pytest.mark.timeout(120)

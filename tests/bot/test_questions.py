@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.formatting import MAX_MESSAGE
-from knowledge.answer import AnswerResult, Retrieved
+from knowledge.answer.answerer import AnswerResult, Retrieved
 from knowledge.retrieval import Hit
 from tests.bot.test_app import OTHER, STUDENT, Harness, assert_valid_html, indexed_course, play
 

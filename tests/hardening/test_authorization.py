@@ -23,8 +23,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 
 from bot.handlers.access import REFUSED
 from bot.handlers.students import STUDENT_COMMANDS
-from bot.models import ADMIN as ADMIN_ROLE
-from bot.models import User
+from bot.tables import ADMIN as ADMIN_ROLE
+from bot.tables import User
 from tests.bot.test_app import ADMIN, STUDENT, Harness, buttons, indexed_course, running
 from tests.hardening.hostile import MD_BODY, snapshot
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from bot.handlers.questions import PLACEHOLDER
-from knowledge.generation import Completion
+from knowledge.answer.generation import Completion
 from tests.bot.test_app import Harness, indexed_course, play
 
 STUDENTS = list(range(30_000, 30_020))

@@ -22,10 +22,10 @@ from weaviate.connect.v4 import ConnectionSync
 import knowledge.server
 from bot.formatting import CURSOR
 from bot.handlers.questions import INTERRUPTED
-from bot.models import Answer, Feedback, User
+from bot.tables import Answer, Feedback, User
 from knowledge.core import Knowledge
 from knowledge.errors import StoreUnavailable
-from knowledge.filetypes import sha256_file
+from knowledge.ingest.filetypes import sha256_file
 from knowledge.registry import get_source, list_sources
 from knowledge.server import WeaviateServer
 from knowledge.settings import CACHE_DIR, Settings

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from bot import materials
 from knowledge.cli import app as cli_app
 from knowledge.core import Knowledge
-from knowledge.filetypes import sanitize_filename
-from knowledge.readers import MAX_OUTPUT_CHARS
+from knowledge.ingest.filetypes import sanitize_filename
+from knowledge.ingest.readers import MAX_OUTPUT_CHARS
 from knowledge.registry import get_source, list_sources
 from knowledge.settings import Settings
 from tests.bot.test_app import ADMIN, STUDENT, Harness, indexed_course, play

@@ -31,8 +31,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_application
-from bot.models import Answer
 from bot.settings import BotSettings
+from bot.tables import Answer
 from knowledge.core import Knowledge
 from tests.bot.emulator import TelegramEmulator
 from tests.bot.test_app import TOKEN, indexed_course

@@ -25,12 +25,12 @@ from bot.handlers.access import REFUSED
 from bot.handlers.admin import ADMIN_COMMAND_NAMES
 from bot.handlers.questions import STUDENT_DOCUMENT
 from bot.handlers.students import STUDENT_COMMANDS
-from bot.models import STUDENT as STUDENT_ROLE
-from bot.models import User
-from knowledge.answer import Screen
-from knowledge.citations import without_source_lists
-from knowledge.generation import Completion
-from knowledge.prompt import DECLINE_SENTENCE, SYSTEM_PROMPT, echoes_system_prompt, system_prompt
+from bot.tables import STUDENT as STUDENT_ROLE
+from bot.tables import User
+from knowledge.answer.answerer import Screen
+from knowledge.answer.citations import without_source_lists
+from knowledge.answer.generation import Completion
+from knowledge.answer.prompt import DECLINE_SENTENCE, SYSTEM_PROMPT, echoes_system_prompt, system_prompt
 from knowledge.registry import list_sources
 from tests.bot.emulator import TelegramEmulator
 from tests.bot.test_app import ADMIN, OTHER, STUDENT, TOKEN, Harness, buttons, indexed_course, play

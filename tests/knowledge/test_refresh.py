@@ -11,7 +11,7 @@ import time
 import pytest
 
 from knowledge.errors import RefreshBusy
-from knowledge.ingest import exclusive
+from knowledge.ingest.indexer import exclusive
 from knowledge.refresh import run_refresh
 from tests.conftest import REPO
 

@@ -10,7 +10,7 @@ import pytest
 
 from knowledge.cli import eval_collection
 from knowledge.core import Knowledge
-from knowledge.evaluation import load_items
+from knowledge.evaluation.metrics import load_items
 from knowledge.text import fold
 from tests.conftest import REPO
 

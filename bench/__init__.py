@@ -1,0 +1,1 @@
+"""`coursebot bench`: the measurements and the report (only bench/ and tests import bot)."""

@@ -1,0 +1,1 @@
+"""Answering: prompt, generation, citations and abstention behind `Answerer`."""

@@ -1,0 +1,233 @@
+"""Cited answers: retrieve → select sources → generate (queued, streamed) → attribute → decide.
+
+`Answerer.answer_stream(question, history)` yields, in order: one `Retrieved` event (as soon as
+retrieval ends, for the bot to show what it found), text increments (str) as the model writes, and
+one final `AnswerResult`. What the model writes is screened before anyone sees it (`Screen`): a source
+list of its own making is dropped, and an answer that recites the system prompt is declined.
+
+The prompt always fits the model's context: a question over `max_question_tokens` (or too long for the
+context) raises QuestionTooLong before retrieval, and history turns, then sources, are left out until
+the prompt and the answer fit n_ctx (`knowledge.answer.prompt.fit_prompt`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from ..errors import QuestionTooLong
+from ..retrieval import Hit, Retriever
+from ..text import detect_language
+from .abstention import Decision, Thresholds, decide, decline_message
+from .citations import attribute, without_source_lists
+from .generation import GenerationQueue, LlamaGenerator, Ticket
+from .prompt import (
+    MIN_SOURCE_TOKENS,
+    Source,
+    build_messages,
+    echoes_system_prompt,
+    fit_prompt,
+    select_sources,
+    system_prompt,
+)
+
+
+@dataclass
+class Retrieved:
+    hits: list[Hit]
+    sources: list[Source]
+    retrieval_ms: float
+    queue_position: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)  # what `fit_prompt` dropped or cut, if anything
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    answer: str
+    abstained: bool
+    reason: str
+    citations: list[dict]  # {"n", "file", "title", page|pages|slide|slides|cell|cells, "text"}
+    sources: list[Hit]
+    raw_answer: str
+    support: float
+    timings: dict = field(default_factory=dict)
+    top_similarity: float | None = None
+    attributed: list[dict] = field(default_factory=list)  # what the answer would cite had it not declined
+
+    def fuentes(self) -> list[str]:
+        """The "Fuentes" list: '[1] Clase 27, págs. 9–10'."""
+        return [f"[{c['n']}] {c['label']}" for c in self.citations]
+
+    def full_text(self) -> str:
+        if not self.citations:
+            return self.answer
+        return self.answer + "\n\nFuentes:\n" + "\n".join(self.fuentes())
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question, "answer": self.answer, "abstained": self.abstained,
+            "citations": [{k: v for k, v in c.items() if k not in ("text", "label")} for c in self.citations],
+            "sources": [h.to_dict() for h in self.sources], "timings": self.timings,
+        }
+
+
+class Screen:
+    """What of a streaming answer may be shown: the text stops at a source list the model writes itself, and for
+    good once the model starts reciting its instructions (`Answerer.finish` checks the whole answer the same way)."""
+
+    def __init__(self, system: str):
+        self.system, self.raw, self.shown, self.stopped = system, "", "", False
+
+    def add(self, piece: str) -> str:
+        """The part of the answer that may be shown now ("" for none)."""
+        self.raw += piece
+        if self.stopped:
+            return ""
+        visible = without_source_lists(self.raw)
+        if not visible.startswith(self.shown) or echoes_system_prompt(visible, self.system):
+            self.stopped = True
+            return ""
+        new, self.shown = visible[len(self.shown):], visible
+        return new
+
+
+@dataclass
+class AnswerSettings:
+    course: str = "Curso"
+    k: int = 4  # chunks retrieved
+    max_sources: int = 3  # chunks given to the model
+    max_chars_per_source: int = 600
+    max_total_chars: int = 1500
+    max_answer_tokens: int = 200
+    max_history_turns: int = 2
+    max_question_tokens: int = 300  # longer questions raise QuestionTooLong
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+TEMPLATE_TOKENS = 64  # kept free in n_ctx for the chat template's own tokens (role markers, generation prompt)
+
+
+class Answerer:
+    def __init__(self, retriever: Retriever, generator: LlamaGenerator, queue: GenerationQueue | None = None,
+                 settings: AnswerSettings | None = None):
+        self.retriever, self.generator = retriever, generator
+        self.queue = queue or GenerationQueue()
+        self.settings = settings or AnswerSettings()
+        self.system = system_prompt(self.settings.course)
+        # the prompt is measured for the model this answerer was built for: its tokenizer and context (a
+        # generator without a fixed context, as transformers', gets no context budget)
+        self.count_tokens = generator.count_tokens
+        self.n_ctx: int | None = getattr(generator, "n_ctx", None)
+
+    @property
+    def prompt_budget(self) -> int | None:
+        """The most tokens a prompt may have, leaving room in n_ctx for the answer; None without a context."""
+        if self.n_ctx is None:
+            return None
+        return self.n_ctx - self.settings.max_answer_tokens - TEMPLATE_TOKENS
+
+    def check_question(self, question: str) -> None:
+        """Raise QuestionTooLong for a question over `max_question_tokens`, or with no room left in the context
+        beside the system prompt, one short source and the answer."""
+        limit = self.settings.max_question_tokens
+        if self.prompt_budget is not None:
+            limit = min(limit, self.prompt_budget - self.count_tokens(self.system) - MIN_SOURCE_TOKENS)
+        if (tokens := self.count_tokens(question)) > limit:
+            raise QuestionTooLong(tokens, max(limit, 0), len(question))
+
+    def retrieve(self, question: str, **filters) -> Retrieved:
+        start = time.perf_counter()
+        hits = self.retriever.search(question, k=self.settings.k, **filters)
+        s = self.settings
+        sources = select_sources(hits, question, s.max_sources, s.max_chars_per_source, s.max_total_chars)
+        return Retrieved(hits, sources, (time.perf_counter() - start) * 1000)
+
+    def prepare(self, question: str, history: list[tuple[str, str]] | None = None,
+                **filters) -> tuple[Retrieved, list[tuple[str, str]]]:
+        """What answering does before the generation queue (blocking): check the question's length, retrieve, and
+        fit the sources and the last `max_history_turns` turns to the context. Returns (retrieved, history kept)."""
+        self.check_question(question)
+        retrieved = self.retrieve(question, **filters)
+        turns = self.settings.max_history_turns
+        history = list(history or [])[-turns:] if turns > 0 else []
+        if retrieved.sources and self.prompt_budget is not None:
+            fitted = fit_prompt(self.count_tokens, self.prompt_budget, self.system, retrieved.sources, question,
+                                history)
+            retrieved.sources, history, retrieved.left_out = fitted.sources, fitted.history, fitted.left_out()
+        return retrieved, history
+
+    def submit(self, question: str, sources: list[Source], history: list[tuple[str, str]] | None) -> Ticket:
+        """Queue the generation for these sources and turns, as `prepare` fitted them."""
+        messages = build_messages(self.system, sources, question, history)
+        return self.queue.submit(lambda on_token: self.generator.stream(
+            messages, self.settings.max_answer_tokens, on_token))
+
+    def _enqueue(self, question: str, retrieved: Retrieved, history: list[tuple[str, str]]) -> Ticket | None:
+        """The ticket of the generation (None when nothing was retrieved: nothing to answer from)."""
+        ticket = self.submit(question, retrieved.sources, history) if retrieved.sources else None
+        retrieved.queue_position = ticket.position if ticket else 0
+        return ticket
+
+    def answer_stream(self, question: str, history: list[tuple[str, str]] | None = None,
+                      **filters) -> Iterator[Retrieved | str | AnswerResult]:
+        start = time.perf_counter()
+        retrieved, history = self.prepare(question, history, **filters)
+        ticket = self._enqueue(question, retrieved, history)
+        yield retrieved
+        if ticket is not None:
+            screen = Screen(self.system)
+            for piece in ticket:
+                if shown := screen.add(piece):
+                    yield shown
+        yield self.finish(question, retrieved, ticket.result if ticket else None, start)
+
+    async def astream(self, question: str, history: list[tuple[str, str]] | None = None,
+                      executor: Executor | None = None, **filters) -> AsyncIterator[Retrieved | str | AnswerResult]:
+        """`answer_stream` for asyncio callers: `prepare` runs on `executor` (None: the loop's default), and the
+        wait for the model's tokens holds no thread."""
+        start = time.perf_counter()
+        prepare = functools.partial(self.prepare, question, history, **filters)
+        retrieved, history = await asyncio.get_running_loop().run_in_executor(executor, prepare)
+        ticket = self._enqueue(question, retrieved, history)
+        yield retrieved
+        if ticket is not None:
+            screen = Screen(self.system)
+            async for piece in ticket:
+                if shown := screen.add(piece):
+                    yield shown
+        yield self.finish(question, retrieved, ticket.result if ticket else None, start)
+
+    def answer(self, question: str, history: list[tuple[str, str]] | None = None, **filters) -> AnswerResult:
+        *_, result = self.answer_stream(question, history, **filters)
+        return result
+
+    def finish(self, question: str, retrieved: Retrieved, completion, start: float) -> AnswerResult:
+        """Attribute citations, decide abstention and assemble the result."""
+        sources = retrieved.sources
+        raw = completion.text if completion else ""
+        attributed = attribute(without_source_lists(raw), [s.text for s in sources])
+        top_similarity = max((h.similarity for h in retrieved.hits if h.similarity is not None), default=None)
+        decision: Decision = decide(raw, attributed.support, top_similarity, len(sources), self.settings.thresholds)
+        if not decision.abstain and echoes_system_prompt(raw, self.system):
+            decision = Decision(True, "prompt_leak")
+        attributed_citations = []
+        for c in attributed.citations:
+            hit = sources[c.source - 1].hit
+            attributed_citations.append({"n": c.n, **hit.provenance(), "label": hit.label,
+                                         "text": sources[c.source - 1].text})
+        citations = [] if decision.abstain else attributed_citations
+        answer = decline_message(retrieved.hits, detect_language(question)) if decision.abstain else attributed.text
+        timings = {"retrieval_ms": round(retrieved.retrieval_ms, 1),
+                   "ttft_ms": round(completion.ttft_ms, 1) if completion else None,
+                   "total_ms": round((time.perf_counter() - start) * 1000, 1),
+                   "prompt_tokens": completion.prompt_tokens if completion else 0,
+                   "cached_tokens": completion.cached_tokens if completion else 0,
+                   "completion_tokens": completion.completion_tokens if completion else 0,
+                   **retrieved.left_out}
+        return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
+                            raw, round(attributed.support, 3), timings, top_similarity, attributed_citations)

@@ -1,0 +1,272 @@
+"""The generator: one llama.cpp model per process, behind a single FIFO queue served by one thread.
+
+Requests wait their turn (none is lost), can learn their place in the queue, and stream tokens back
+to the caller (sync iteration for the CLI, `async for` for the bot; an `async for` waits on its event
+loop and holds no thread, so a queue of students leaves asyncio's executor free). The model is kept loaded, so
+llama.cpp reuses its KV cache for the prompt prefix shared with the previous request — the fixed
+system prompt — which is why `knowledge.answer.prompt` keeps that prefix byte-identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GeneratorUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    cached_tokens: int  # prompt tokens reused from the KV cache (shared prefix)
+    completion_tokens: int
+    ttft_ms: float
+    total_ms: float
+
+
+class LlamaGenerator:
+    """llama-cpp-python `Llama`, loaded on first use, chat template from the GGUF."""
+
+    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
+                 lora_path: Path | None = None, seed: int = 0, lora_scale: float = 1.0):
+        self.model_path, self.n_ctx, self.lora_path, self.seed = Path(model_path), n_ctx, lora_path, seed
+        self.lora_scale = lora_scale
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self._llama = None
+        self._lock = threading.Lock()  # one generation at a time
+        self._loading = threading.Lock()  # one load, whichever thread asks first (counting tokens loads too)
+
+    @property
+    def name(self) -> str:
+        scale = f" ×{self.lora_scale:g}" if self.lora_scale != 1 else ""
+        return self.model_path.name + (f" + {Path(self.lora_path).name}{scale}" if self.lora_path else "")
+
+    @property
+    def llama(self):
+        if self._llama is None:
+            with self._loading:
+                if self._llama is None:
+                    self._llama = self._load()
+        return self._llama
+
+    def _load(self):
+        if not self.model_path.is_file():
+            raise GeneratorUnavailable(f"model file not found: {self.model_path} (run ./scripts/setup.sh "
+                                       "or set COURSEBOT_GENERATOR_MODEL)")
+        if self.lora_path and not Path(self.lora_path).is_file():
+            raise GeneratorUnavailable(f"LoRA adapter not found: {self.lora_path} (COURSEBOT_GENERATOR_LORA)")
+        from llama_cpp import Llama
+
+        try:
+            return Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                         n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
+                         lora_path=str(self.lora_path) if self.lora_path else None, lora_scale=self.lora_scale)
+        except (ValueError, RuntimeError, OSError) as e:
+            raise GeneratorUnavailable(f"could not load {self.model_path.name}: {e}") from e
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under the model's tokenizer (no BOS added). Safe beside a running generation."""
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def render(self, messages: list[dict]) -> str:
+        """The prompt text the GGUF's chat template makes of these messages."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self.llama
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise GeneratorUnavailable(f"{self.model_path.name} has no chat template")
+        eos = llama._model.token_get_text(llama.token_eos())
+        bos = llama._model.token_get_text(llama.token_bos())
+        return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=messages).prompt
+
+    def prompt_stats(self, messages: list[dict]) -> tuple[int, int]:
+        """(prompt tokens, tokens already in the KV cache from the previous request's common prefix)."""
+        tokens = self.llama.tokenize(self.render(messages).encode("utf-8"), add_bos=False, special=True)
+        cached = self.llama._input_ids[: self.llama.n_tokens].tolist()
+        common = 0
+        for a, b in zip(tokens, cached, strict=False):
+            if a != b:
+                break
+            common += 1
+        return len(tokens), common
+
+    def stream(self, messages: list[dict], max_tokens: int, on_token: Callable[[str], None],
+               temperature: float = 0.1) -> Completion:
+        """Generate a chat completion, calling on_token for each piece; one request at a time."""
+        with self._lock:
+            start = time.perf_counter()
+            prompt_tokens, cached = self.prompt_stats(messages)
+            ttft, pieces = None, []
+            try:
+                for chunk in self.llama.create_chat_completion(
+                        messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=0.9,
+                        repeat_penalty=1.1, stream=True, seed=self.seed):
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        if ttft is None:
+                            ttft = (time.perf_counter() - start) * 1000
+                        pieces.append(delta)
+                        on_token(delta)
+            except (RuntimeError, ValueError) as e:
+                raise GeneratorUnavailable(f"generation failed: {e}") from e
+            text = "".join(pieces)
+            total = (time.perf_counter() - start) * 1000
+            completion_tokens = self.llama.n_tokens - prompt_tokens
+            return Completion(text, prompt_tokens, cached, max(completion_tokens, 0),
+                              ttft if ttft is not None else total, total)
+
+
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():  # cancelled: its consumer stopped waiting
+        future.set_result(None)
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A place in the generation queue: iterate it (`for` or `async for`) for tokens; `result` holds the Completion.
+
+    The worker appends each token and wakes who waits: threads through a condition, event loops through
+    `call_soon_threadsafe` on a future of their own, so an `async for` holds no thread while it waits. Tokens
+    are kept: an iteration that starts late gets them all, then the work's error, if it raised one."""
+
+    id: int
+    work: Callable[[Callable[[str], None]], Completion]
+    queue_ref: GenerationQueue
+    result: Completion | None = None
+    error: BaseException | None = None
+    _pieces: list[str] = field(default_factory=list, repr=False)
+    _done: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = field(default_factory=list, repr=False)
+
+    @property
+    def position(self) -> int:
+        """How many requests are ahead of this one (0 = being served or next)."""
+        return self.queue_ref.position(self)
+
+    def put(self, piece: str) -> None:
+        """A token from the work (on the worker thread)."""
+        with self._changed:
+            self._pieces.append(piece)
+            self._notify()
+
+    def close(self, result: Completion | None, error: BaseException | None) -> None:
+        """The work ended, with its result or its error (on the worker thread)."""
+        with self._changed:
+            self.result, self.error, self._done = result, error, True
+            self._notify()
+
+    def _notify(self) -> None:  # with the lock held
+        self._changed.notify_all()
+        for loop, future in self._waiting:
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+            except RuntimeError:  # that loop is closed: no one there waits any more
+                pass
+        self._waiting.clear()
+
+    def __iter__(self) -> Iterator[str]:
+        seen, done = 0, False
+        while not done:
+            with self._changed:
+                while len(self._pieces) == seen and not self._done:
+                    self._changed.wait()
+                new, done = self._pieces[seen:], self._done
+            yield from new
+            seen += len(new)
+        if self.error is not None:
+            raise self.error
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        seen, done = 0, False
+        while not done:
+            with self._changed:
+                new, done = self._pieces[seen:], self._done
+                woken = None if new or done else loop.create_future()
+                if woken is not None:
+                    self._waiting.append((loop, woken))
+            if woken is not None:
+                await woken
+            for piece in new:
+                yield piece
+            seen += len(new)
+        if self.error is not None:
+            raise self.error
+
+
+class GenerationQueue:
+    """One worker thread, first come first served."""
+
+    def __init__(self):
+        self._pending: list[Ticket] = []
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._current: Ticket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.served = 0
+
+    def submit(self, work: Callable[[Callable[[str], None]], Completion]) -> Ticket:
+        ticket = Ticket(next(self._ids), work, self)
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="generator", daemon=True)
+                self._thread.start()
+            self._pending.append(ticket)
+            self._cond.notify()
+        return ticket
+
+    def position(self, ticket: Ticket) -> int:
+        with self._cond:
+            if ticket is self._current:
+                return 0
+            try:
+                return self._pending.index(ticket) + (1 if self._current is not None else 0)
+            except ValueError:
+                return 0
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._pending:
+                    return
+                ticket = self._pending.pop(0)
+                self._current = ticket
+            result, error = None, None
+            try:
+                result = ticket.work(ticket.put)
+            except BaseException as e:  # handed to the consumer, who re-raises it
+                error = e
+            finally:
+                with self._cond:
+                    self._current = None
+                    self.served += 1
+                ticket.close(result, error)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Finish what is queued, then stop the worker."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)

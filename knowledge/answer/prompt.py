@@ -1,0 +1,169 @@
+"""The answer prompt: a fixed Spanish system prompt (byte-identical across requests, so llama.cpp
+reuses its KV cache), then the numbered sources with their labels, a short history and the question,
+cut to fit the model's context (`fit_prompt`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..errors import QuestionTooLong
+from ..retrieval import Hit
+from ..text import content_words, overlap, split_sentences
+
+SYSTEM_PROMPT = """Eres el asistente del curso «{course}». Respondes preguntas de estudiantes usando solo las fuentes numeradas que acompañan cada pregunta (diapositivas, notebooks y documentos del curso).
+
+Instrucciones:
+- Responde en una a tres oraciones completas, con los datos concretos que dan las fuentes: valores, nombres, pasos o fórmulas.
+- Después de cada afirmación, indica entre corchetes el número de la fuente que la respalda, por ejemplo [1] o [2].
+- Usa solo la información de las fuentes. Si las fuentes no contienen la respuesta, responde exactamente: «No encuentro esa información en los materiales del curso.» y no agregues nada inventado.
+- Responde en el mismo idioma en que está escrita la pregunta."""
+
+DECLINE_SENTENCE = "No encuentro esa información en los materiales del curso."
+
+
+@dataclass
+class Source:
+    """A retrieved chunk as shown to the model: its number, label and (trimmed) text."""
+
+    n: int
+    hit: Hit
+    text: str
+
+    def render(self) -> str:
+        return f"[{self.n}] {self.hit.label}\n{self.text}"
+
+
+def system_prompt(course: str) -> str:
+    return SYSTEM_PROMPT.format(course=course)
+
+
+ECHO_WORDS = 8  # this many consecutive words of the system prompt in an answer: the model is reciting it
+
+
+@lru_cache(maxsize=8)
+def _prompt_ngrams(system: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(_ngrams(system) - _ngrams(DECLINE_SENTENCE))  # the decline sentence is meant to be said
+
+
+def _ngrams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+
+
+def echoes_system_prompt(text: str, system: str) -> bool:
+    """Whether `text` repeats the system prompt (ECHO_WORDS consecutive words of it): a model talked into
+    revealing its instructions, by a question or by a document it was given."""
+    return not _prompt_ngrams(system).isdisjoint(_ngrams(text))
+
+
+def trim(text: str, question: str, max_chars: int) -> str:
+    """Keep the sentences of a chunk that share most words with the question, in their original order."""
+    if len(text) <= max_chars:
+        return text
+    sentences = split_sentences(text)
+    q = content_words(question)
+    ranked = sorted(range(len(sentences)), key=lambda i: (-overlap(q, content_words(sentences[i])), i))
+    keep, used = set(), 0
+    for i in ranked:
+        if used + len(sentences[i]) + 1 > max_chars:
+            continue
+        keep.add(i)
+        used += len(sentences[i]) + 1
+    if not keep:
+        return text[:max_chars].rsplit(" ", 1)[0] + " …"
+    return " ".join(sentences[i] for i in sorted(keep))
+
+
+def select_sources(hits: list[Hit], question: str, max_sources: int, max_chars_per_source: int,
+                   max_total_chars: int) -> list[Source]:
+    """The best hits that fit the character budget, numbered from 1 (fewer, better chunks)."""
+    sources, used = [], 0
+    for hit in hits[:max_sources]:
+        budget = min(max_chars_per_source, max_total_chars - used)
+        if budget < 120:
+            break
+        text = trim(hit.text, question, budget)
+        sources.append(Source(len(sources) + 1, hit, text))
+        used += len(text)
+    return sources
+
+
+def build_messages(system: str, sources: list[Source], question: str,
+                   history: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Chat messages: fixed system prompt first, then everything that varies."""
+    parts = ["Fuentes:", *[s.render() for s in sources]]
+    if history:
+        parts.append("Conversación previa:")
+        for q, a in history:
+            parts.append(f"Estudiante: {q}\nAsistente: {a}")
+    parts.append(f"Pregunta: {question}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+MIN_SOURCE_CHARS = 120  # a source shorter than this says too little to answer from (as in `select_sources`)
+MIN_SOURCE_TOKENS = 64  # about what one MIN_SOURCE_CHARS source, its label and the headings take in the prompt
+
+
+@dataclass
+class Fitted:
+    """The prompt that fits, and what was left out to make it fit."""
+
+    messages: list[dict]
+    sources: list[Source]
+    history: list[tuple[str, str]]
+    tokens: int  # counted: the system prompt plus the user message
+    dropped_turns: int = 0
+    dropped_sources: int = 0
+    shortened_sources: list[int] = field(default_factory=list)  # numbers of the sources cut shorter
+
+    def left_out(self) -> dict[str, int]:
+        """What was dropped or cut, as counts; empty when the whole prompt fitted."""
+        counts = {"dropped_turns": self.dropped_turns, "dropped_sources": self.dropped_sources,
+                  "shortened_sources": len(self.shortened_sources)}
+        return {k: v for k, v in counts.items() if v}
+
+
+def _shorter(source: Source, question: str) -> Source | None:
+    """The source at about half its length (its most relevant sentences), or None if it cannot get shorter."""
+    if len(source.text) <= MIN_SOURCE_CHARS:
+        return None
+    text = trim(source.text, question, max(MIN_SOURCE_CHARS, len(source.text) // 2))
+    return Source(source.n, source.hit, text) if len(text) < len(source.text) else None
+
+
+def fit_prompt(count: Callable[[str], int], budget: int, system: str, sources: list[Source], question: str,
+               history: list[tuple[str, str]] | None = None) -> Fitted:
+    """`build_messages` within `budget` tokens (`count` of the system prompt plus the user message): history turns
+    dropped oldest first, then sources cut shorter and dropped from the last (least relevant) up, the first never
+    dropped. Raises QuestionTooLong when even that leaves no room for the question."""
+    sources, history = list(sources), list(history or [])
+    system_tokens = count(system)
+
+    def size() -> int:
+        return system_tokens + count(build_messages(system, sources, question, history)[1]["content"])
+
+    tokens, dropped_turns, dropped_sources, shortened = size(), 0, 0, []
+    while tokens > budget and history:
+        history.pop(0)
+        dropped_turns += 1
+        tokens = size()
+    while tokens > budget and sources:
+        if (short := _shorter(sources[-1], question)) is not None:
+            sources[-1] = short
+            if short.n not in shortened:
+                shortened.append(short.n)
+        elif len(sources) > 1:
+            sources.pop()
+            dropped_sources += 1
+        else:
+            break
+        tokens = size()
+    if tokens > budget:
+        question_tokens = count(question)
+        raise QuestionTooLong(question_tokens, max(budget - (tokens - question_tokens), 0), len(question))
+    shortened = [n for n in shortened if n <= len(sources)]  # a dropped source is not also counted as cut
+    return Fitted(build_messages(system, sources, question, history), sources, history, tokens, dropped_turns,
+                  dropped_sources, shortened)

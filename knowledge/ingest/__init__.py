@@ -1,0 +1,1 @@
+"""Ingestion: files are type-checked, read into located units, chunked and indexed."""
