@@ -19,9 +19,8 @@ from pathlib import Path
 
 from knowledge.settings import LORA_SCALE_MAX
 
-from .config import RunPaths, read_json, sha256_file, write_json
+from .artifacts import MANIFEST, RunPaths, read_json, sha256_file, write_json
 from .errors import AdapterError, ArtifactMissing
-from .export import MANIFEST
 
 ACTIVE_MODEL = "active_model.json"
 

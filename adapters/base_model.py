@@ -12,7 +12,7 @@ from pathlib import Path
 
 from knowledge.settings import CACHE_DIR
 
-from .config import sha256_file
+from .artifacts import sha256_file
 from .errors import AdapterError, ArtifactMissing
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from knowledge.settings import LORA_SCALE_MAX
 
-from .config import STAGES, Configs, RunPaths, parse_overrides, read_json
+from .artifacts import RunPaths, read_json
+from .config import STAGES, Configs, parse_overrides
 
 adapter_app = typer.Typer(help="LoRA fine-tuning of the answer model: dataset → train → merge → export → gate.",
                           no_args_is_help=True)
@@ -65,7 +66,7 @@ def _dataset(settings, configs: Configs, run: RunPaths, course: Path | None) -> 
 def _gate(settings, configs: Configs, run: RunPaths) -> dict:
     from knowledge.core import Knowledge
 
-    from .export import MANIFEST
+    from .artifacts import MANIFEST
     from .gate import describe_gains, gate
     from .report import side_by_side, worth_telling
 
@@ -215,7 +216,7 @@ def speed_command(ctx: typer.Context, run: RunOption = None,
                   prompts: Annotated[int, typer.Option(help="validation prompts to time")] = 3,
                   tokens: Annotated[int, typer.Option(help="tokens each form writes")] = 48) -> None:
     """Prompt and generation speed of the base GGUF vs the merged, quantized GGUF vs base + runtime LoRA."""
-    from .export import MANIFEST
+    from .artifacts import MANIFEST
     from .speed import speed
 
     settings, _, paths = _prepare(ctx, run, [])

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-# re-exported for the pipeline's stages; from filetypes, not ingest, so options are checked without LlamaIndex
-from knowledge.ingest.filetypes import sha256_file  # noqa: F401
 from knowledge.settings import LORA_SCALE_MAX
 
-from .errors import ArtifactMissing, ConfigError
+from .artifacts import QUANTIZATIONS
+from .errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EVAL = REPO.parent / "shared" / "eval" / "dev.jsonl"
@@ -193,8 +190,6 @@ def check(configs: Configs) -> None:
         raise ConfigError("dtype and hf_dtype must be auto, float32 or bfloat16")
     if t.max_steps <= 0 and t.epochs <= 0:
         raise ConfigError("set max_steps or epochs")
-    from .export import QUANTIZATIONS  # torch-free
-
     if e.quantization.upper() not in QUANTIZATIONS:
         raise ConfigError(f"quantization must be one of {', '.join(QUANTIZATIONS)}")
     if not 0 < configs.merge.lora_scale <= LORA_SCALE_MAX:
@@ -212,48 +207,3 @@ def from_dict(kind: type, data: dict):
     """A stage config read back from its resolved JSON (fields added later keep their defaults)."""
     names = {f.name for f in dataclasses.fields(kind)}
     return kind(**{k: v for k, v in data.items() if k in names})
-
-
-# -- the run folder: one subfolder per stage, each the next stage's input ----------------------------
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def dataset(self) -> Path:
-        return self.root / "dataset"
-
-    @property
-    def written(self) -> Path:
-        return self.root / "written"
-
-    @property
-    def adapter(self) -> Path:
-        return self.root / "adapter"
-
-    @property
-    def merged(self) -> Path:
-        return self.root / "merged"
-
-    @property
-    def gguf(self) -> Path:
-        return self.root / "gguf"
-
-
-def write_json(path: Path, data: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)  # a reader never sees half a file
-    return path
-
-
-def read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise ArtifactMissing(f"{path} not found: {what}")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-

@@ -26,7 +26,6 @@ Artifacts (the folder is the contract with `adapters.train` and `adapters.gate`)
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -39,7 +38,8 @@ from knowledge.evaluation.metrics import QAItem, items_digest, load_items, match
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap, split_sentences
 
-from .config import DatasetConfig, as_dict, sha256_file, write_json
+from .artifacts import DATASET_CONFIG, HELDOUT, TRAIN, VAL, sha256_file, write_json, write_jsonl
+from .config import DatasetConfig, as_dict
 from .errors import EvalLeak
 from .questions import (
     FIELD_TERMS,
@@ -60,7 +60,6 @@ from .questions import (
     says_origin,
 )
 
-TRAIN, VAL, HELDOUT, CONFIG = "train.jsonl", "val.jsonl", "heldout.jsonl", "dataset_config.json"
 EXTRA_HITS = 3  # retrieved beyond answer_k, so that removing the gold still leaves enough distractors
 
 Search = Callable[[str], list[Hit]]
@@ -433,16 +432,6 @@ def course_chunks(store) -> list[Hit]:
                 p.get("text") or "") for p, uid in rows]
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def write_dataset(result: dict, out_dir: Path, cfg: DatasetConfig, shape: PromptShape, source: dict) -> dict:
     """The three files and the resolved config beside them; returns the config written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -458,7 +447,7 @@ def write_dataset(result: dict, out_dir: Path, cfg: DatasetConfig, shape: Prompt
                        **result["guard"]},
         "sha256": {name: sha256_file(out_dir / name) for name in (TRAIN, VAL, HELDOUT)},
     }
-    write_json(out_dir / CONFIG, summary)
+    write_json(out_dir / DATASET_CONFIG, summary)
     return summary
 
 

@@ -25,15 +25,14 @@ from pathlib import Path
 
 from knowledge.settings import CACHE_DIR
 
-from .config import ExportConfig, as_dict, read_json, sha256_file, sha256_text, write_json
+from .artifacts import EXPORT_CONFIG, MANIFEST, read_json, sha256_file, sha256_text, write_json
+from .config import ExportConfig, as_dict
 from .errors import ArtifactMissing, ExportFailed
 
 log = logging.getLogger(__name__)
 
-QUANTIZATIONS = ("Q4_K_M", "Q5_K_M", "Q8_0", "F16")
 # a quantized file's size relative to the f16 GGUF, rounded up (measured: Qwen2.5 1.5B 0.31, 0.5B 0.39)
 SIZE_VS_F16 = {"Q4_K_M": 0.40, "Q5_K_M": 0.45, "Q8_0": 0.55, "F16": 0.0}
-MANIFEST, EXPORT_CONFIG = "manifest.json", "export_config.json"
 CONVERTER_PARTS = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/", "LICENSE")
 
 
@@ -149,7 +148,8 @@ def check_space(out_dir: Path, need: int) -> None:
 
 def export(merged_dir: Path, out_dir: Path, cfg: ExportConfig, threads: int = 0) -> Path:
     """Convert and quantize; write the manifest beside the GGUF. Returns the GGUF's path."""
-    from .merge import MERGE_CONFIG, scaled_adapter
+    from .artifacts import MERGE_CONFIG
+    from .merge import scaled_adapter
 
     merged = read_json(merged_dir / MERGE_CONFIG, "run the merge stage first")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -41,18 +41,13 @@ from knowledge.answer.answerer import Answerer, AnswerSettings
 from knowledge.answer.generation import GenerationQueue, LlamaGenerator
 from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
 
-from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict, read_json, sha256_text, write_json
-from .dataset import CONFIG as DATASET_CONFIG
-from .dataset import HELDOUT
+from .artifacts import DATASET_CONFIG, DETAILS, GATE, HELDOUT, PARTIAL, TEMPLATE, read_json, sha256_text, write_json
+from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict
 from .errors import AdapterError
 from .export import gguf_facts, runtime_lora
-from .train import TEMPLATE
 
 log = logging.getLogger(__name__)
 
-GATE = "gate.json"
-PARTIAL = "gate.partial.json"  # the (system, set) evaluations done so far, for a resume
-DETAILS = "gate-details"  # SET.jsonl per evaluation set: every answer of every system (`coursebot eval --details`)
 BASE_CACHE = "gate-base"  # in DATA_DIR: the base GGUF's evaluations, reused by every run measuring it the same way
 KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"  # the answer pipeline's code: part of the base's key
 SYSTEMS = ("base", "merged", "quantized", "lora")

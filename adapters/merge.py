@@ -14,15 +14,24 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .artifacts import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    MERGE_CONFIG,
+    REPORT,
+    TEMPLATE,
+    TRAIN_CONFIG,
+    read_json,
+    sha256_file,
+    sha256_text,
+    write_json,
+)
 from .base_model import BaseModel, chat_template, dense_copy, forget_gguf_origin, load_model, load_tokenizer
-from .config import MergeConfig, read_json, sha256_file, sha256_text, write_json
+from .config import MergeConfig
 from .errors import AdapterError, ArtifactMissing
-from .train import REPORT, TEMPLATE, TRAIN_CONFIG
 
 log = logging.getLogger(__name__)
 
-MERGE_CONFIG = "merge_config.json"
-ADAPTER_WEIGHTS, ADAPTER_CONFIG = "adapter_model.safetensors", "adapter_config.json"
 
 
 def base_of(trained: dict) -> BaseModel:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
-from .config import read_json
-from .dataset import VAL, read_jsonl
+from .artifacts import VAL, read_json, read_jsonl
 from .export import runtime_lora
 
 

@@ -24,16 +24,26 @@ from pathlib import Path
 
 from knowledge.answer.citations import MARKER
 
+from .artifacts import (
+    DATASET_CONFIG,
+    LOSS_PNG,
+    REPORT,
+    TEMPLATE,
+    TRAIN,
+    TRAIN_CONFIG,
+    VAL,
+    read_json,
+    read_jsonl,
+    sha256_text,
+    write_json,
+)
 from .base_model import chat_template, dense_copy, load_model, load_tokenizer, lora_targets, resolve_base, resolve_dtype
-from .config import TrainConfig, as_dict, read_json, sha256_text, write_json
-from .dataset import CONFIG as DATASET_CONFIG
-from .dataset import TRAIN, VAL, read_jsonl
+from .config import TrainConfig, as_dict
 from .errors import AdapterError
 from .report import plot_losses
 
 log = logging.getLogger(__name__)
 
-TRAIN_CONFIG, REPORT, LOSS_PNG, TEMPLATE = "train_config.json", "report.json", "loss.png", "chat_template.jinja"
 IGNORE = -100  # label of tokens that carry no loss
 
 

@@ -41,11 +41,22 @@ from knowledge.answer.citations import (
 )
 from knowledge.text import content_words, detect_language, overlap, split_sentences
 
-from .config import WriteConfig, as_dict, read_json, sha256_file, write_json
-from .dataset import CONFIG, HELDOUT, TRAIN, VAL, cite, read_jsonl, write_jsonl
+from .artifacts import (
+    ANSWERS,
+    DATASET_CONFIG,
+    HELDOUT,
+    TRAIN,
+    VAL,
+    read_json,
+    read_jsonl,
+    sha256_file,
+    write_json,
+    write_jsonl,
+)
+from .config import WriteConfig, as_dict
+from .dataset import cite
 from .errors import ArtifactMissing, ConfigError
 
-ANSWERS = "answers.jsonl"
 _SOURCE = re.compile(r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nConversación previa:|\n\nPregunta: |\Z)",
                      re.MULTILINE | re.DOTALL)
 
@@ -169,7 +180,7 @@ def rewrite(examples: list[dict], limit: int, write: Write, cfg: WriteConfig, ca
 def write_answers(dataset_dir: Path, out_dir: Path, cfg: WriteConfig, write: Write,
                   progress: Callable[[int, Counter], None] | None = None) -> dict:
     """Rewrite the dataset folder's answers with `write` into `out_dir` (a dataset folder the train stage reads)."""
-    dataset = read_json(dataset_dir / CONFIG, "run the dataset stage first")
+    dataset = read_json(dataset_dir / DATASET_CONFIG, "run the dataset stage first")
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = load_cache(out_dir / ANSWERS, cfg.write_model)
     train, val = read_jsonl(dataset_dir / TRAIN), read_jsonl(dataset_dir / VAL)
@@ -199,16 +210,16 @@ def write_answers(dataset_dir: Path, out_dir: Path, cfg: WriteConfig, write: Wri
         "val_written": sum(bool(e.get("writer")) for e in written_val), "val": len(written_val)}}
     summary["counts"] = {**dataset["counts"], "train": len(written_train), "val": len(written_val)}
     summary["sha256"] = {name: sha256_file(out_dir / name) for name in (TRAIN, VAL, HELDOUT)}
-    write_json(out_dir / CONFIG, summary)
+    write_json(out_dir / DATASET_CONFIG, summary)
     return summary
 
 
 def training_data(dataset_dir: Path, written_dir: Path) -> Path:
     """The folder the train stage reads: the written one when it exists, after checking it is not stale."""
-    if not (written_dir / CONFIG).is_file():
+    if not (written_dir / DATASET_CONFIG).is_file():
         return dataset_dir
-    written = read_json(written_dir / CONFIG, "the written dataset")["written"]
-    current = read_json(dataset_dir / CONFIG, "run the dataset stage first")["sha256"]
+    written = read_json(written_dir / DATASET_CONFIG, "the written dataset")["written"]
+    current = read_json(dataset_dir / DATASET_CONFIG, "run the dataset stage first")["sha256"]
     if written["from_sha256"] != current:
         raise ArtifactMissing(f"{written_dir} was written from an older dataset: run the write stage again "
                               "(or delete the folder to train on the template answers)")

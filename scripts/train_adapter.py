@@ -24,8 +24,9 @@ import logging
 import sys
 from pathlib import Path
 
+from adapters.artifacts import RunPaths, read_json
 from adapters.base_model import prefer_passive_threads
-from adapters.config import Configs, RunPaths, TrainConfig, parse_overrides, read_json
+from adapters.config import Configs, TrainConfig, parse_overrides
 from adapters.errors import ConfigError
 from knowledge.errors import KnowledgeError
 
@@ -143,7 +144,7 @@ if "export" in selected:
 
 # -- 5. gate: base vs merged vs quantized on `coursebot eval`'s answer metrics ----------------------------
 if "gate" in selected:
-    from adapters.export import MANIFEST
+    from adapters.artifacts import MANIFEST
     from adapters.gate import describe_gains, gate
     from adapters.report import side_by_side, worth_telling
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from adapters.active import ACTIVE_MODEL, activate, deactivate, locate, read_active, serving_mismatches
-from adapters.config import sha256_file
+from adapters.artifacts import sha256_file
 from adapters.errors import AdapterError, ArtifactMissing
 from knowledge.settings import Settings, load_settings
 

@@ -17,15 +17,31 @@ pytest.importorskip("transformers")
 import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from adapters.artifacts import (  # noqa: E402
+    ANSWERS,
+    DATASET_CONFIG,
+    DETAILS,
+    HELDOUT,
+    LOSS_PNG,
+    MANIFEST,
+    MERGE_CONFIG,
+    PARTIAL,
+    TEMPLATE,
+    TRAIN,
+    VAL,
+    RunPaths,
+    read_jsonl,
+    sha256_file,
+)
 from adapters.cli import register  # noqa: E402
-from adapters.config import RunPaths, parse_overrides, sha256_file  # noqa: E402
-from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, PromptShape, make_dataset, read_jsonl  # noqa: E402
-from adapters.export import MANIFEST, export, file_type_of, gguf_facts  # noqa: E402
-from adapters.gate import DETAILS, PARTIAL, decide, gate, templates_of  # noqa: E402
-from adapters.merge import MERGE_CONFIG, merge, scaled_adapter  # noqa: E402
+from adapters.config import parse_overrides  # noqa: E402
+from adapters.dataset import PromptShape, make_dataset  # noqa: E402
+from adapters.export import export, file_type_of, gguf_facts  # noqa: E402
+from adapters.gate import decide, gate, templates_of  # noqa: E402
+from adapters.merge import merge, scaled_adapter  # noqa: E402
 from adapters.speed import speed  # noqa: E402
-from adapters.train import LOSS_PNG, TEMPLATE, train  # noqa: E402
-from adapters.writer import ANSWERS, llama_writer, training_data, write_answers  # noqa: E402
+from adapters.train import train  # noqa: E402
+from adapters.writer import llama_writer, training_data, write_answers  # noqa: E402
 from knowledge.answer.generation import LlamaGenerator  # noqa: E402
 from knowledge.answer.prompt import system_prompt  # noqa: E402
 from knowledge.core import Knowledge  # noqa: E402
@@ -84,7 +100,7 @@ def done(tmp_path_factory, weaviate_server, sample_course):
 
 def test_dataset_is_in_the_pipelines_format_and_keeps_eval_out(done):
     d = done.run.dataset
-    assert all((d / name).is_file() for name in (TRAIN, VAL, HELDOUT, CONFIG))
+    assert all((d / name).is_file() for name in (TRAIN, VAL, HELDOUT, DATASET_CONFIG))
     train_rows = read_jsonl(d / TRAIN)
     assert train_rows and done.summary["counts"]["train"] == len(train_rows)
     for row in train_rows:

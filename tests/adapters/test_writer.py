@@ -5,11 +5,12 @@ import random
 
 import pytest
 
-from adapters.config import WriteConfig, write_json
-from adapters.dataset import CONFIG, HELDOUT, TRAIN, VAL, answer_example, decline_example, read_jsonl, write_jsonl
+from adapters.artifacts import ANSWERS, DATASET_CONFIG, HELDOUT, TRAIN, VAL, read_jsonl, write_json, write_jsonl
+from adapters.config import WriteConfig
+from adapters.dataset import answer_example, decline_example
 from adapters.errors import ArtifactMissing
 from adapters.questions import candidates
-from adapters.writer import ANSWERS, judge, prompt_sources, training_data, write_answers
+from adapters.writer import judge, prompt_sources, training_data, write_answers
 from knowledge.answer.prompt import DECLINE_SENTENCE
 from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk
 from tests.adapters.test_dataset import SHAPE
@@ -85,7 +86,7 @@ def dataset_folder(tmp_path):
     write_jsonl(d / TRAIN, [first, refusal, second])
     write_jsonl(d / VAL, [])
     write_jsonl(d / HELDOUT, [])
-    write_json(d / CONFIG, {"counts": {"train": 3}, "prompt": {}, "sha256": {"train.jsonl": "a"}})
+    write_json(d / DATASET_CONFIG, {"counts": {"train": 3}, "prompt": {}, "sha256": {"train.jsonl": "a"}})
     return d, first, refusal, second
 
 
@@ -133,8 +134,8 @@ def test_limit_stops_after_that_many_answers_and_a_stale_folder_is_refused(tmp_p
                   lambda messages: ("", True))
     assert read_jsonl(out / TRAIN) == [first, refusal]  # cut off → template kept; the refusal before the next answer
     assert json.loads((out / ANSWERS).read_text())["cut"] is True
-    config = json.loads((d / CONFIG).read_text())
-    write_json(d / CONFIG, {**config, "sha256": {"train.jsonl": "b"}})  # the dataset was built again
+    config = json.loads((d / DATASET_CONFIG).read_text())
+    write_json(d / DATASET_CONFIG, {**config, "sha256": {"train.jsonl": "b"}})  # the dataset was built again
     with pytest.raises(ArtifactMissing, match="run the write stage again"):
         training_data(d, out)
     assert training_data(d, tmp_path / "none") == d
