@@ -7,9 +7,10 @@ a figure is measured, and the JSON and Markdown files `coursebot bench` writes (
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from knowledge.evaluation.metrics import percentile  # noqa: F401  (bench's figures use the project's one)
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,6 @@ class Figure:
         d["ratio"] = round(self.ratio, 3) if self.ratio is not None else None
         d["passed"] = self.passed
         return d
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0–100), interpolating between ranks as numpy's default does."""
-    xs = sorted(values)
-    if not xs:
-        raise ValueError("percentile of no values")
-    pos = (len(xs) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def fmt(x: float | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,12 +128,22 @@ def key_fact_recall(answer: str, facts: list[str]) -> float:
     return sum(1 for f in facts if fold(f) in text) / len(facts)
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    values = sorted(v for v in values if v is not None)
-    if not values:
-        return None
-    idx = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return round(values[idx], 1)
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100), interpolating between ranks as numpy's default does: the one definition of
+    "p50" and "p95" in the project (evaluation and benchmarks alike)."""
+    xs = sorted(values)
+    if not xs:
+        raise ValueError("percentile of no values")
+    pos = (len(xs) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def latency_ms(values: list[float | None], q: float) -> float | None:
+    """A latency percentile of the values measured (None where none were), in ms to one decimal."""
+    measured = [v for v in values if v is not None]
+    return round(percentile(measured, q), 1) if measured else None
 
 
 def words_per_answer(answers: list[str]) -> float | None:
@@ -164,10 +175,10 @@ def answer_metrics(records: list[AnswerRecord]) -> dict:
         "abstention": share(unanswerable, lambda r: r.abstained and not r.citations),
         "false_abstention": share(answerable, lambda r: r.abstained),
         "words_per_answer": words_per_answer([r.answer for r in answerable if not r.abstained]),
-        "ttft_p50_ms": percentile([r.ttft_ms for r in records], 0.5),
-        "ttft_p95_ms": percentile([r.ttft_ms for r in records], 0.95),
-        "total_p50_ms": percentile([r.total_ms for r in records], 0.5),
-        "total_p95_ms": percentile([r.total_ms for r in records], 0.95),
+        "ttft_p50_ms": latency_ms([r.ttft_ms for r in records], 50),
+        "ttft_p95_ms": latency_ms([r.ttft_ms for r in records], 95),
+        "total_p50_ms": latency_ms([r.total_ms for r in records], 50),
+        "total_p95_ms": latency_ms([r.total_ms for r in records], 95),
         "n": len(records),
     }
 
