@@ -44,9 +44,10 @@ def _prepare(ctx: typer.Context, run: Path | None, pairs: list[str] | None) -> t
 
 
 def _dataset(settings, configs: Configs, run: RunPaths, course: Path | None) -> dict:
+    from knowledge.answer.prompt import PromptShape
     from knowledge.core import Knowledge
 
-    from .dataset import PromptShape, course_view, make_dataset
+    from .dataset import course_view, make_dataset
 
     if course is not None:
         configs.dataset.course_dir = str(course.resolve())

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from knowledge.answer.citations import strip_markers
-from knowledge.answer.prompt import DECLINE_SENTENCE, Source, build_messages, select_sources, system_prompt
+from knowledge.answer.prompt import DECLINE_SENTENCE, PromptShape, Source, build_messages
 from knowledge.evaluation.metrics import QAItem, items_digest, load_items, matches
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap, split_sentences
@@ -65,25 +65,6 @@ EXTRA_HITS = 3  # retrieved beyond answer_k, so that removing the gold still lea
 Search = Callable[[str], list[Hit]]
 
 
-@dataclass(frozen=True)
-class PromptShape:
-    """How the answer pipeline builds a prompt (from settings); recorded with the dataset and checked at the gate."""
-
-    course: str
-    k: int
-    max_sources: int
-    max_chars_per_source: int
-    max_total_chars: int
-
-    @classmethod
-    def from_settings(cls, settings, course: str = "") -> PromptShape:
-        return cls(course or settings.course_name, settings.answer_k, settings.answer_max_sources,
-                   settings.answer_chars_per_source, settings.answer_total_chars)
-
-    def sources(self, hits: list[Hit], question: str) -> list[Source]:
-        return select_sources(hits, question, self.max_sources, self.max_chars_per_source, self.max_total_chars)
-
-
 # -- one example (pure) --------------------------------------------------------------------------------
 def cite(sentence: str, n: int) -> str:
     """'Texto.' → 'Texto [n].' (where the pipeline puts markers, see knowledge.answer.citations)."""
@@ -109,7 +90,7 @@ def gold_ref(hit: Hit) -> dict:
 
 def record(question: str, kind: str, type_: str, shape: PromptShape, sources: list[Source], answer: str,
            gold_source: int | None, gold: Hit | None) -> dict:
-    messages = build_messages(system_prompt(shape.course), sources, question)
+    messages = build_messages(shape.system, sources, question)
     messages.append({"role": "assistant", "content": answer})
     key = f"{question}\x00{kind}\x00{gold.node_id if gold else ''}"
     return {"id": hashlib.sha256(key.encode()).hexdigest()[:12], "kind": kind, "type": type_,

@@ -39,6 +39,7 @@ from pathlib import Path
 from knowledge.answer.abstention import Thresholds
 from knowledge.answer.answerer import Answerer, AnswerSettings
 from knowledge.answer.generation import GenerationQueue, LlamaGenerator
+from knowledge.answer.prompt import PromptShape
 from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
 
 from .artifacts import DATASET_CONFIG, DETAILS, GATE, HELDOUT, PARTIAL, TEMPLATE, read_json, sha256_text, write_json
@@ -150,12 +151,11 @@ def balanced(items: list, limit: int) -> list:
 
 
 def answer_settings(settings, prompt: dict, cfg: GateConfig) -> AnswerSettings:
-    """The pipeline as the dataset was built for it (course name and source budget from the dataset)."""
-    return AnswerSettings(course=prompt["course"], k=prompt["k"], max_sources=prompt["max_sources"],
-                          max_chars_per_source=prompt["max_chars_per_source"],
-                          max_total_chars=prompt["max_total_chars"],
+    """The pipeline as the dataset was built for it: the prompt shape the dataset recorded (course name, sources'
+    budget), the serving settings for the rest."""
+    return AnswerSettings(shape=PromptShape(**prompt),
                           max_answer_tokens=cfg.max_answer_tokens or settings.max_answer_tokens,
-                          max_history_turns=settings.history_turns,
+                          max_history_turns=settings.history_turns, max_question_tokens=settings.max_question_tokens,
                           thresholds=Thresholds(settings.abstain_min_support, settings.abstain_min_similarity))
 
 

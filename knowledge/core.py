@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .answer.abstention import Thresholds
 from .answer.answerer import Answerer, AnswerSettings
 from .answer.generation import GenerationQueue, LlamaGenerator
+from .answer.prompt import PromptShape
 from .embedding import embedder_id, make_embedder
 from .errors import StoreUnavailable
 from .ingest.indexer import Indexer
@@ -104,10 +105,8 @@ class Knowledge:
     def answerer(self) -> Answerer:
         s = self.settings
         answer_settings = AnswerSettings(
-            course=s.course_name, k=s.answer_k, max_sources=s.answer_max_sources,
-            max_chars_per_source=s.answer_chars_per_source, max_total_chars=s.answer_total_chars,
-            max_answer_tokens=s.max_answer_tokens, max_history_turns=s.history_turns,
-            max_question_tokens=s.max_question_tokens,
+            shape=PromptShape.from_settings(s), max_answer_tokens=s.max_answer_tokens,
+            max_history_turns=s.history_turns, max_question_tokens=s.max_question_tokens,
             thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity))
         return Answerer(self.retriever, self.generator, GenerationQueue(), answer_settings)
 

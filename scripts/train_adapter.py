@@ -94,7 +94,8 @@ print(f"export       {configs.export.quantization}; gate: the served form (serve
 
 # -- 1. dataset: RAFT-style examples in the pipeline's own prompt format ----------------------------------
 if "dataset" in selected:
-    from adapters.dataset import PromptShape, course_view, make_dataset
+    from adapters.dataset import course_view, make_dataset
+    from knowledge.answer.prompt import PromptShape
 
     if course is not None:
         configs.dataset.course_dir = str(Path(course).resolve())

@@ -27,12 +27,11 @@ from .citations import attribute, without_source_lists
 from .generation import GenerationQueue, LlamaGenerator, Ticket
 from .prompt import (
     MIN_SOURCE_TOKENS,
+    PromptShape,
     Source,
     build_messages,
     echoes_system_prompt,
     fit_prompt,
-    select_sources,
-    system_prompt,
 )
 
 
@@ -98,11 +97,7 @@ class Screen:
 
 @dataclass
 class AnswerSettings:
-    course: str = "Curso"
-    k: int = 4  # chunks retrieved
-    max_sources: int = 3  # chunks given to the model
-    max_chars_per_source: int = 600
-    max_total_chars: int = 1500
+    shape: PromptShape = field(default_factory=PromptShape)  # the course named and the sources' budget
     max_answer_tokens: int = 200
     max_history_turns: int = 2
     max_question_tokens: int = 300  # longer questions raise QuestionTooLong
@@ -118,7 +113,7 @@ class Answerer:
         self.retriever, self.generator = retriever, generator
         self.queue = queue or GenerationQueue()
         self.settings = settings or AnswerSettings()
-        self.system = system_prompt(self.settings.course)
+        self.system = self.settings.shape.system
         # the prompt is measured for the model this answerer was built for: its tokenizer and context (a
         # generator without a fixed context, as transformers', gets no context budget)
         self.count_tokens = generator.count_tokens
@@ -142,9 +137,8 @@ class Answerer:
 
     def retrieve(self, question: str, **filters) -> Retrieved:
         start = time.perf_counter()
-        hits = self.retriever.search(question, k=self.settings.k, **filters)
-        s = self.settings
-        sources = select_sources(hits, question, s.max_sources, s.max_chars_per_source, s.max_total_chars)
+        hits = self.retriever.search(question, k=self.settings.shape.k, **filters)
+        sources = self.settings.shape.sources(hits, question)
         return Retrieved(hits, sources, (time.perf_counter() - start) * 1000)
 
     def prepare(self, question: str, history: list[tuple[str, str]] | None = None,

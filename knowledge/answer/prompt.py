@@ -40,6 +40,32 @@ def system_prompt(course: str) -> str:
     return SYSTEM_PROMPT.format(course=course)
 
 
+@dataclass(frozen=True)
+class PromptShape:
+    """How a prompt is built: the course named in the system prompt and the source budget. The one place training
+    and serving agree on it — `Knowledge.answerer` builds it from the settings, the adapter dataset records it and
+    builds its examples with it, the gate answers with the recorded one."""
+
+    course: str = "Curso"
+    k: int = 4  # chunks retrieved
+    max_sources: int = 3  # chunks given to the model
+    max_chars_per_source: int = 600
+    max_total_chars: int = 1500
+
+    @classmethod
+    def from_settings(cls, settings, course: str = "") -> PromptShape:
+        return cls(course or settings.course_name, settings.answer_k, settings.answer_max_sources,
+                   settings.answer_chars_per_source, settings.answer_total_chars)
+
+    @property
+    def system(self) -> str:
+        return system_prompt(self.course)
+
+    def sources(self, hits: list[Hit], question: str) -> list[Source]:
+        """The retrieved chunks that fit the budget, numbered, as the model sees them."""
+        return select_sources(hits, question, self.max_sources, self.max_chars_per_source, self.max_total_chars)
+
+
 ECHO_WORDS = 8  # this many consecutive words of the system prompt in an answer: the model is reciting it
 
 

@@ -10,7 +10,6 @@ from adapters.config import DatasetConfig
 from adapters.dataset import (
     ENGLISH_LEAD,
     EvalGuard,
-    PromptShape,
     answer_example,
     answers_it,
     build,
@@ -24,7 +23,7 @@ from adapters.questions import COURSE_TOPICS, FIELD_TERMS, candidates, names, no
 from adapters.writer import prompt_sources
 from knowledge.answer.abstention import model_declined
 from knowledge.answer.citations import attribute, strip_markers
-from knowledge.answer.prompt import DECLINE_SENTENCE, build_messages, select_sources, system_prompt
+from knowledge.answer.prompt import DECLINE_SENTENCE, PromptShape, build_messages, select_sources, system_prompt
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap
 from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk, course

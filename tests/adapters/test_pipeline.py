@@ -35,7 +35,7 @@ from adapters.artifacts import (  # noqa: E402
 )
 from adapters.cli import register  # noqa: E402
 from adapters.config import parse_overrides  # noqa: E402
-from adapters.dataset import PromptShape, make_dataset  # noqa: E402
+from adapters.dataset import make_dataset  # noqa: E402
 from adapters.export import export, file_type_of, gguf_facts  # noqa: E402
 from adapters.gate import decide, gate, templates_of  # noqa: E402
 from adapters.merge import merge, scaled_adapter  # noqa: E402
@@ -43,7 +43,7 @@ from adapters.speed import speed  # noqa: E402
 from adapters.train import train  # noqa: E402
 from adapters.writer import llama_writer, training_data, write_answers  # noqa: E402
 from knowledge.answer.generation import LlamaGenerator  # noqa: E402
-from knowledge.answer.prompt import system_prompt  # noqa: E402
+from knowledge.answer.prompt import PromptShape, system_prompt  # noqa: E402
 from knowledge.core import Knowledge  # noqa: E402
 from knowledge.evaluation.metrics import items_digest, load_items  # noqa: E402
 from knowledge.settings import Settings  # noqa: E402
