@@ -201,9 +201,3 @@ def check(configs: Configs) -> None:
 
 def as_dict(config) -> dict:
     return dataclasses.asdict(config)
-
-
-def from_dict(kind: type, data: dict):
-    """A stage config read back from its resolved JSON (fields added later keep their defaults)."""
-    names = {f.name for f in dataclasses.fields(kind)}
-    return kind(**{k: v for k, v in data.items() if k in names})

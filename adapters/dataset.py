@@ -446,6 +446,6 @@ def make_dataset(kb, cfg: DatasetConfig, shape: PromptShape, out_dir: Path, cour
 
 def course_view(kb, course_dir: Path):
     """The course folder's own collection (the name `coursebot eval` gives it, so the index is shared)."""
-    from knowledge.cli import eval_collection
+    from knowledge.evaluation.collection import eval_collection
 
     return kb.with_collection(eval_collection(course_dir, kb.settings))

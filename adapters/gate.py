@@ -227,7 +227,7 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
         if s.collection:
             view = kb.with_collection(s.collection)
         else:
-            from knowledge.cli import eval_collection
+            from knowledge.evaluation.collection import eval_collection
 
             view = kb.with_collection(eval_collection(s.corpus, settings))
         if s.corpus is not None:

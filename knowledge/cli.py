@@ -6,7 +6,6 @@ Commands from the outer layers (`serve` from bot, `adapter` from adapters) are r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from .core import Knowledge
 from .errors import KnowledgeError, RefreshBusy
+from .evaluation.collection import eval_collection
 from .settings import Settings, load_settings
 
 app = typer.Typer(help="coursebot: answers from the course's own materials, with citations.",
@@ -215,14 +215,6 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             out.print(f"{key:>18}: {value}")
     if not (info["server_up"] and info["generator_present"]):
         raise typer.Exit(1)
-
-
-def eval_collection(corpus: Path, s: Settings) -> str:
-    """The evaluation's own collection, named after the corpus and the chunking settings."""
-    from .ingest.chunking import CHUNKER_VERSION
-
-    key = f"{corpus.resolve()}|{s.chunk_size}|{s.chunk_overlap}|{s.embed_model}|{CHUNKER_VERSION}"
-    return "Eval_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 @app.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -107,8 +106,3 @@ class Retriever:
                             m.get("loc_kind", ""), int(m.get("loc_start") or 0), int(m.get("loc_end") or 0),
                             int(m.get("week") or 0), float(score), node.get_content(), similarity))
         return hits
-
-    def timed_search(self, query: str, **kwargs) -> tuple[list[Hit], float]:
-        start = time.perf_counter()
-        hits = self.search(query, **kwargs)
-        return hits, (time.perf_counter() - start) * 1000

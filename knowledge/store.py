@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -204,7 +203,3 @@ class ChunkStore:
     def drop(self) -> None:
         with translate_errors(f"deleting collection {self.name}"):
             self.client.collections.delete(self.name)
-
-
-def ids_of(nodes: Iterable[TextNode]) -> list[str]:
-    return [n.node_id for n in nodes]

@@ -62,8 +62,8 @@ if args.diagnose or args.rescore:
     from collections import Counter
     from types import SimpleNamespace
 
-    from knowledge.cli import eval_collection
     from knowledge.core import Knowledge
+    from knowledge.evaluation.collection import eval_collection
     from knowledge.evaluation.metrics import citation_matches, key_fact_recall
     from knowledge.settings import load_settings
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from knowledge.cli import eval_collection
 from knowledge.core import Knowledge
+from knowledge.evaluation.collection import eval_collection
 from tests.conftest import REPO, TINY_MODEL
 
 COURSEBOT = str(Path(sys.executable).parent / "coursebot")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.cli import eval_collection
 from knowledge.core import Knowledge
+from knowledge.evaluation.collection import eval_collection
 from knowledge.evaluation.metrics import load_items
 from knowledge.text import fold
 from tests.conftest import REPO
