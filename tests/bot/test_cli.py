@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.handlers.questions import STUDENT_DOCUMENT
 from tests.bot.emulator import TelegramEmulator, parse_html
 from tests.bot.test_app import FAST_ANSWERS, TOKEN
 from tests.bot.test_uploads import PAGES
@@ -154,7 +155,7 @@ def test_a_student_upload_is_refused_and_nothing_is_stored(bot):
     student = 2004
     before = sorted(p.name for p in bot.materials.rglob("*"))
     sent = bot.emu.send_document(student, "apuntes.md", b"# mis apuntes")
-    bot.wait(lambda e: any(m["text"] == "⛔ Eso es solo para el equipo docente." for m in e.bot_messages(student)))
+    bot.wait(lambda e: any(m["text"] == STUDENT_DOCUMENT for m in e.bot_messages(student)))  # not an upload
     assert sorted(p.name for p in bot.materials.rglob("*")) == before
     assert sent["document"]["file_id"] not in [p["file_id"] for p in bot.calls("getFile")]  # never downloaded
     with bot.db() as db:
