@@ -39,26 +39,23 @@ from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap, split_sentences
 
 from .artifacts import DATASET_CONFIG, HELDOUT, TRAIN, VAL, sha256_file, write_json, write_jsonl
+from .chunks import Candidate, normalize
 from .config import DatasetConfig, as_dict
+from .course_topics import OFFTOPIC, course_questions
 from .errors import EvalLeak
-from .questions import (
+from .near_misses import (
     FIELD_TERMS,
-    OFFTOPIC,
-    Candidate,
     absent_term_question,
-    candidates,
-    course_questions,
     defined_terms,
-    informal,
     named_term_question,
     names,
-    normalize,
     origin_question,
     origin_term,
     present_term_questions,
     read_field_terms,
     says_origin,
 )
+from .questions import candidates, informal
 
 EXTRA_HITS = 3  # retrieved beyond answer_k, so that removing the gold still leaves enough distractors
 

@@ -16,9 +16,7 @@ PACKAGES = ("knowledge", "bot", "adapters", "bench")
 ALLOWED = {"knowledge": {"knowledge"}, "bot": {"bot", "knowledge"}, "adapters": {"adapters", "knowledge"},
            "bench": {"bench", "bot", "knowledge"}}
 MAX_LINES = 450  # "~400": a module a newcomer reads in one sitting
-# Not yet split by feature (issue 23, still open): listed so that no other module grows past the limit meanwhile,
-# and so that this list must shrink when they are split (the test fails on an entry that no longer needs to be here).
-NOT_YET_SPLIT = {"adapters/questions.py", "adapters/dataset.py"}
+
 
 
 def modules() -> dict[str, Path]:
@@ -103,9 +101,8 @@ def test_the_graph_check_sees_a_circle_and_a_wrong_way_import(tmp_path, monkeypa
 def test_modules_read_in_one_sitting():
     lines = {path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8").count("\n")
              for path in modules().values()}
-    long = {name for name, n in lines.items() if n > MAX_LINES}
-    assert long - NOT_YET_SPLIT == set(), "split by feature: " + "; ".join(f"{m}: {lines[m]} lines" for m in long)
-    assert NOT_YET_SPLIT <= long, f"split already: take {sorted(NOT_YET_SPLIT - long)} off NOT_YET_SPLIT"
+    long = sorted(f"{name}: {n} lines" for name, n in lines.items() if n > MAX_LINES)
+    assert long == [], "split by feature: " + "; ".join(long)
 
 
 def test_every_module_imports_in_a_fresh_interpreter():

@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 
+from adapters.chunks import normalize
 from adapters.config import DatasetConfig
+from adapters.course_topics import COURSE_TOPICS
 from adapters.dataset import (
     ENGLISH_LEAD,
     EvalGuard,
@@ -19,7 +21,8 @@ from adapters.dataset import (
     verify_no_leak,
 )
 from adapters.errors import EvalLeak
-from adapters.questions import COURSE_TOPICS, FIELD_TERMS, candidates, names, normalize, says_origin
+from adapters.near_misses import FIELD_TERMS, names, says_origin
+from adapters.questions import candidates
 from adapters.writer import prompt_sources
 from knowledge.answer.abstention import model_declined
 from knowledge.answer.citations import attribute, strip_markers

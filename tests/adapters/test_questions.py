@@ -4,30 +4,30 @@ import random
 
 import pytest
 
-from adapters.errors import ConfigError
-from adapters.questions import (
-    absent_term_question,
+from adapters.chunks import (
     article,
-    candidates,
     clean_heading,
-    defined_terms,
     doc_name,
     good_term,
-    informal,
     is_sentence,
-    item_lists,
     key_facts,
     lower_first,
+    read_blocks,
+)
+from adapters.errors import ConfigError
+from adapters.near_misses import (
+    absent_term_question,
+    defined_terms,
     named_term_question,
     names,
     origin_question,
     origin_term,
     present_term_questions,
-    read_blocks,
     read_field_terms,
     says_origin,
-    slide_lists,
 )
+from adapters.questions import candidates, informal
+from adapters.slide_lists import item_lists, slide_lists
 from tests.adapters.conftest import GRADIENT, KNN, OVERFIT, SCHEDULE, chunk
 
 
