@@ -49,9 +49,6 @@ class Services:
         """fn(*args, **kwargs) on the I/O executor, awaited."""
         return await asyncio.get_running_loop().run_in_executor(self.io, functools.partial(fn, *args, **kwargs))
 
-    def is_admin(self, user_id: int | None) -> bool:
-        return user_id is not None and user_id in self.admins
-
     @property
     def database(self) -> Database:
         if self.db is None:

@@ -32,7 +32,6 @@ class Action(StrEnum):
 
 ARGUMENTS = {Action.LIKE: _ID, Action.DISLIKE: _ID, Action.SOURCES: _ID, Action.DOCUMENT: rf"{_ID}:\d{{1,3}}",
              Action.ESCALATE: _ID, Action.DELETE: KEY, Action.KEEP: KEY}
-ADMIN_ACTIONS = {Action.DELETE, Action.KEEP}
 
 
 def parse(data: str | None) -> tuple[Action, list[str]] | None:
