@@ -33,16 +33,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from knowledge.answer.citations import strip_markers
-from knowledge.answer.prompt import DECLINE_SENTENCE, PromptShape, Source, build_messages
+from knowledge.answer.prompt import DECLINE_SENTENCE, PromptShape
 from knowledge.evaluation.metrics import QAItem, items_digest, load_items, matches
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap, split_sentences
 
 from .artifacts import DATASET_CONFIG, HELDOUT, TRAIN, VAL, sha256_file, write_json, write_jsonl
-from .chunks import Candidate, normalize
+from .chunks import Candidate
 from .config import DatasetConfig, as_dict
 from .course_topics import OFFTOPIC, course_questions
 from .errors import EvalLeak
+from .examples import ENGLISH_LEAD, answer_example, answers_it, decline_example, gold_ref, record
 from .near_misses import (
     FIELD_TERMS,
     absent_term_question,
@@ -62,78 +63,7 @@ EXTRA_HITS = 3  # retrieved beyond answer_k, so that removing the gold still lea
 Search = Callable[[str], list[Hit]]
 
 
-# -- one example (pure) --------------------------------------------------------------------------------
-def cite(sentence: str, n: int) -> str:
-    """'Texto.' → 'Texto [n].' (where the pipeline puts markers, see knowledge.answer.citations)."""
-    sentence = sentence.strip()
-    if sentence[-1:] in ".!?…:":
-        return f"{sentence[:-1].rstrip()} [{n}]{sentence[-1]}"
-    return f"{sentence} [{n}]"
-
-
-def same_chunk(a: Hit, b: Hit) -> bool:
-    return a.node_id == b.node_id or (a.file == b.file and a.text == b.text)
-
-
-def holds(text: str, evidence: str) -> bool:
-    """The evidence is still in the text (after trimming and line wrapping)."""
-    return normalize(evidence) in normalize(text)
-
-
-def gold_ref(hit: Hit) -> dict:
-    """A chunk as an evaluation gold source: {"file"} plus its first page/slide/cell."""
-    return {"file": hit.file, hit.loc_kind: hit.loc_start} if hit.loc_kind else {"file": hit.file}
-
-
-def record(question: str, kind: str, type_: str, shape: PromptShape, sources: list[Source], answer: str,
-           gold_source: int | None, gold: Hit | None) -> dict:
-    messages = build_messages(shape.system, sources, question)
-    messages.append({"role": "assistant", "content": answer})
-    key = f"{question}\x00{kind}\x00{gold.node_id if gold else ''}"
-    return {"id": hashlib.sha256(key.encode()).hexdigest()[:12], "kind": kind, "type": type_,
-            "question": question, "messages": messages, "gold_source": gold_source,
-            "gold": [gold_ref(gold)] if gold else [], "chunk": gold.node_id if gold else ""}
-
-
-ENGLISH_LEAD = "According to the course materials (in Spanish):"
-
-
-def answer_example(question: str, cand: Candidate, gold: Hit, hits: list[Hit], shape: PromptShape,
-                   position: int, lead: str = "") -> dict | None:
-    """Gold among distractors at `position` (then first, if trimming cut the evidence); the answer cites it.
-    `lead` opens the answer (an English question is answered in English words around the Spanish quote)."""
-    others = [h for h in hits if not same_chunk(h, gold) and not any(holds(h.text, e) for e in cand.evidence)]
-    for p in dict.fromkeys((min(position, len(others)), 0)):
-        sources = shape.sources(others[:p] + [gold] + others[p:], question)
-        for s in sources:
-            if same_chunk(s.hit, gold) and all(holds(s.text, e) for e in cand.evidence):
-                cited = [cite(sentence, s.n) for sentence in cand.sentences]
-                answer = " ".join([lead, *cited] if lead else cited)
-                return record(question, "answer", cand.kind, shape, sources, answer, s.n, gold)
-    return None
-
-
-def decline_example(question: str, type_: str, hits: list[Hit], shape: PromptShape,
-                    exclude: Callable[[Hit], bool] = lambda h: False) -> dict | None:
-    """Sources without the answer; the answer is the pipeline's refusal, citing nothing."""
-    sources = shape.sources([h for h in hits if not exclude(h)], question)
-    if not sources:
-        return None  # the pipeline declines without asking the model: nothing to learn
-    return record(question, "decline", type_, shape, sources, DECLINE_SENTENCE, None, None)
-
-
-def answers_it(cand: Candidate, gold: Hit, max_overlap: float) -> Callable[[Hit], bool]:
-    """A predicate, true for chunks that could answer: the gold, any chunk holding the evidence or `max_overlap`
-    of the answer's words (DatasetConfig.decline_overlap; lower keeps only chunks clearly about something else
-    in the refusal's sources)."""
-    words = content_words(" ".join(cand.sentences))
-
-    def could_answer(h: Hit) -> bool:
-        return (same_chunk(h, gold) or any(holds(h.text, e) for e in cand.evidence)
-                or overlap(words, content_words(h.text)) >= max_overlap)
-    return could_answer
-
-
+# -- the held-out split and the evaluation guard ----------------------------------------------------
 def is_heldout(key: str, share: float, seed: int) -> bool:
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 0x1_0000_0000 < share
 
@@ -304,7 +234,7 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
         if fold(question) in asked or guard.blocks(question) or guard.blocks(cand.question):
             continue
         asked.add(fold(question))
-        sources = shape.sources(search(question), question)
+        sources = shape.passages(search(question), question)
         if not sources or (origin and any(says_origin(s.text) for s in sources)):
             stats["dropped_near_miss"] += 1  # the pipeline declines without the model, or a source may answer
             continue
@@ -328,7 +258,7 @@ def course_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: 
         if guard.blocks(typed) or guard.blocks(question):
             stats["dropped_eval_overlap"] += 1
             continue
-        sources = shape.sources(search(typed), typed)
+        sources = shape.passages(search(typed), typed)
         if not sources or any(names(text, stem) for text in (fold(s.text) for s in sources) for stem in stems):
             stats["dropped_course_miss"] += 1
             continue

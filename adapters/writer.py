@@ -54,8 +54,8 @@ from .artifacts import (
     write_jsonl,
 )
 from .config import WriteConfig, as_dict
-from .dataset import cite
 from .errors import ArtifactMissing, ConfigError
+from .examples import cite
 
 _SOURCE = re.compile(r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nConversación previa:|\n\nPregunta: |\Z)",
                      re.MULTILINE | re.DOTALL)

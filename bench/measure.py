@@ -292,9 +292,9 @@ def bench_answers(answerer: Answerer, questions: list[str], log: Log = print) ->
     for q in questions:
         prime_cache(answerer)
         result, retrieved, ttft, total = pipeline_run(answerer, q)
-        if not retrieved.sources:  # nothing retrieved, nothing generated: no raw counterpart
+        if not retrieved.passages:  # nothing retrieved, nothing generated: no raw counterpart
             continue
-        messages = build_messages(answerer.system, retrieved.sources, q)
+        messages = build_messages(answerer.system, retrieved.passages, q)
         prime_cache(answerer)
         raw_ttft, raw_total = raw_completion(llama, messages, max_tokens, generator.seed)
         llama.reset()  # n_tokens = 0: no prefix matches, the whole prompt is evaluated

@@ -50,7 +50,7 @@ for t in thresholds:
     records = []
     for r in rows:
         d = decide(r["raw_answer"], r["support"], r["top_similarity"], len(r["attributed"]) or 1,
-                   Thresholds(t, args.similarity))
+                   Thresholds(t, args.similarity), cited=bool(r["attributed"]))
         records.append(AnswerRecord(items[r["id"]], "" if d.abstain else r["raw_answer"], d.abstain,
                                     [] if d.abstain else r["attributed"], r["ttft_ms"], r["total_ms"]))
     m = answer_metrics(records)
@@ -82,7 +82,7 @@ if args.diagnose or args.rescore:
                 item = items[r["id"]]
                 if not item.answerable or not item.must_include:
                     continue
-                sources = answerer.retrieve(item.question).sources
+                sources = answerer.retrieve(item.question).passages
                 gold_in = any(citation_matches(s.hit.provenance(), g) for s in sources for g in item.gold)
                 in_prompt = key_fact_recall("\n".join(s.text for s in sources), item.must_include)
                 in_answer = key_fact_recall(r["answer"], item.must_include)
@@ -105,7 +105,7 @@ if args.diagnose or args.rescore:
                 item = items[r["id"]]
                 retrieved = answerer.retrieve(item.question)
                 completion = SimpleNamespace(text=r["raw_answer"], ttft_ms=r["ttft_ms"], prompt_tokens=0,
-                                             cached_tokens=0, completion_tokens=0) if retrieved.sources else None
+                                             cached_tokens=0, completion_tokens=0) if retrieved.passages else None
                 result = answerer.finish(item.question, retrieved, completion, time.perf_counter())
                 if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
                     changed += 1

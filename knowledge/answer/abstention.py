@@ -29,7 +29,7 @@ class Thresholds:
 @dataclass(frozen=True)
 class Decision:
     abstain: bool
-    reason: str  # "model_declined" | "unsupported" | "weak_retrieval" | "no_sources" | "prompt_leak" | ""
+    reason: str  # "model_declined" | "unsupported" | "uncited" | "weak_retrieval" | "no_sources" | "prompt_leak" | ""
 
 
 def model_declined(answer: str) -> bool:
@@ -37,7 +37,9 @@ def model_declined(answer: str) -> bool:
 
 
 def decide(answer: str, support: float, top_similarity: float | None, n_sources: int,
-           thresholds: Thresholds) -> Decision:
+           thresholds: Thresholds, cited: bool = True) -> Decision:
+    """Decline or answer. `cited`: the attributed answer cites at least one source — an answer that cites
+    nothing is never shown, since a student could not check it."""
     if n_sources == 0:
         return Decision(True, "no_sources")
     if model_declined(answer):
@@ -46,6 +48,8 @@ def decide(answer: str, support: float, top_similarity: float | None, n_sources:
         return Decision(True, "weak_retrieval")
     if support < thresholds.min_support:
         return Decision(True, "unsupported")
+    if not cited:
+        return Decision(True, "uncited")
     return Decision(False, "")
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from ..errors import QuestionTooLong
 from ..retrieval import Hit, Retriever
@@ -27,18 +28,35 @@ from .citations import attribute, without_source_lists
 from .generation import GenerationQueue, LlamaGenerator, Ticket
 from .prompt import (
     MIN_SOURCE_TOKENS,
+    Passage,
     PromptShape,
-    Source,
     build_messages,
     echoes_system_prompt,
     fit_prompt,
 )
 
 
+class CitedSource(TypedDict, total=False):
+    """One entry of an answer's "Fuentes" list, as stored and shown: the number the student sees, where the
+    passage is (`Hit.provenance`: file, title and one of the location keys), its label and the passage text."""
+
+    n: int
+    file: str
+    title: str
+    page: int
+    pages: list[int]
+    slide: int
+    slides: list[int]
+    cell: int
+    cells: list[int]
+    label: str
+    text: str
+
+
 @dataclass
 class Retrieved:
     hits: list[Hit]
-    sources: list[Source]
+    passages: list[Passage]  # the hits that fit the prompt, numbered as the model sees them
     retrieval_ms: float
     queue_position: int = 0
     left_out: dict[str, int] = field(default_factory=dict)  # what `fit_prompt` dropped or cut, if anything
@@ -50,13 +68,13 @@ class AnswerResult:
     answer: str
     abstained: bool
     reason: str
-    citations: list[dict]  # {"n", "file", "title", page|pages|slide|slides|cell|cells, "text"}
-    sources: list[Hit]
+    citations: list[CitedSource]
+    hits: list[Hit]  # everything retrieved
     raw_answer: str
     support: float
     timings: dict = field(default_factory=dict)
     top_similarity: float | None = None
-    attributed: list[dict] = field(default_factory=list)  # what the answer would cite had it not declined
+    attributed: list[CitedSource] = field(default_factory=list)  # what the answer would cite had it not declined
 
     def fuentes(self) -> list[str]:
         """The "Fuentes" list: '[1] Clase 27, págs. 9–10'."""
@@ -71,7 +89,7 @@ class AnswerResult:
         return {
             "question": self.question, "answer": self.answer, "abstained": self.abstained,
             "citations": [{k: v for k, v in c.items() if k not in ("text", "label")} for c in self.citations],
-            "sources": [h.to_dict() for h in self.sources], "timings": self.timings,
+            "sources": [h.to_dict() for h in self.hits], "timings": self.timings,
         }
 
 
@@ -138,7 +156,7 @@ class Answerer:
     def retrieve(self, question: str, **filters) -> Retrieved:
         start = time.perf_counter()
         hits = self.retriever.search(question, k=self.settings.shape.k, **filters)
-        sources = self.settings.shape.sources(hits, question)
+        sources = self.settings.shape.passages(hits, question)
         return Retrieved(hits, sources, (time.perf_counter() - start) * 1000)
 
     def prepare(self, question: str, history: list[tuple[str, str]] | None = None,
@@ -149,13 +167,13 @@ class Answerer:
         retrieved = self.retrieve(question, **filters)
         turns = self.settings.max_history_turns
         history = list(history or [])[-turns:] if turns > 0 else []
-        if retrieved.sources and self.prompt_budget is not None:
-            fitted = fit_prompt(self.count_tokens, self.prompt_budget, self.system, retrieved.sources, question,
+        if retrieved.passages and self.prompt_budget is not None:
+            fitted = fit_prompt(self.count_tokens, self.prompt_budget, self.system, retrieved.passages, question,
                                 history)
-            retrieved.sources, history, retrieved.left_out = fitted.sources, fitted.history, fitted.left_out()
+            retrieved.passages, history, retrieved.left_out = fitted.passages, fitted.history, fitted.left_out()
         return retrieved, history
 
-    def submit(self, question: str, sources: list[Source], history: list[tuple[str, str]] | None) -> Ticket:
+    def submit(self, question: str, sources: list[Passage], history: list[tuple[str, str]] | None) -> Ticket:
         """Queue the generation for these sources and turns, as `prepare` fitted them."""
         messages = build_messages(self.system, sources, question, history)
         return self.queue.submit(lambda on_token: self.generator.stream(
@@ -163,7 +181,7 @@ class Answerer:
 
     def _enqueue(self, question: str, retrieved: Retrieved, history: list[tuple[str, str]]) -> Ticket | None:
         """The ticket of the generation (None when nothing was retrieved: nothing to answer from)."""
-        ticket = self.submit(question, retrieved.sources, history) if retrieved.sources else None
+        ticket = self.submit(question, retrieved.passages, history) if retrieved.passages else None
         retrieved.queue_position = ticket.position if ticket else 0
         return ticket
 
@@ -202,14 +220,15 @@ class Answerer:
 
     def finish(self, question: str, retrieved: Retrieved, completion, start: float) -> AnswerResult:
         """Attribute citations, decide abstention and assemble the result."""
-        sources = retrieved.sources
+        sources = retrieved.passages
         raw = completion.text if completion else ""
         attributed = attribute(without_source_lists(raw), [s.text for s in sources])
         top_similarity = max((h.similarity for h in retrieved.hits if h.similarity is not None), default=None)
-        decision: Decision = decide(raw, attributed.support, top_similarity, len(sources), self.settings.thresholds)
+        decision: Decision = decide(raw, attributed.support, top_similarity, len(sources), self.settings.thresholds,
+                                    cited=bool(attributed.citations))
         if not decision.abstain and echoes_system_prompt(raw, self.system):
             decision = Decision(True, "prompt_leak")
-        attributed_citations = []
+        attributed_citations: list[CitedSource] = []
         for c in attributed.citations:
             hit = sources[c.source - 1].hit
             attributed_citations.append({"n": c.n, **hit.provenance(), "label": hit.label,

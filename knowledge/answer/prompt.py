@@ -25,7 +25,7 @@ DECLINE_SENTENCE = "No encuentro esa información en los materiales del curso."
 
 
 @dataclass
-class Source:
+class Passage:
     """A retrieved chunk as shown to the model: its number, label and (trimmed) text."""
 
     n: int
@@ -61,9 +61,9 @@ class PromptShape:
     def system(self) -> str:
         return system_prompt(self.course)
 
-    def sources(self, hits: list[Hit], question: str) -> list[Source]:
+    def passages(self, hits: list[Hit], question: str) -> list[Passage]:
         """The retrieved chunks that fit the budget, numbered, as the model sees them."""
-        return select_sources(hits, question, self.max_sources, self.max_chars_per_source, self.max_total_chars)
+        return select_passages(hits, question, self.max_sources, self.max_chars_per_source, self.max_total_chars)
 
 
 ECHO_WORDS = 8  # this many consecutive words of the system prompt in an answer: the model is reciting it
@@ -103,8 +103,8 @@ def trim(text: str, question: str, max_chars: int) -> str:
     return " ".join(sentences[i] for i in sorted(keep))
 
 
-def select_sources(hits: list[Hit], question: str, max_sources: int, max_chars_per_source: int,
-                   max_total_chars: int) -> list[Source]:
+def select_passages(hits: list[Hit], question: str, max_sources: int, max_chars_per_source: int,
+                   max_total_chars: int) -> list[Passage]:
     """The best hits that fit the character budget, numbered from 1 (fewer, better chunks)."""
     sources, used = [], 0
     for hit in hits[:max_sources]:
@@ -112,12 +112,12 @@ def select_sources(hits: list[Hit], question: str, max_sources: int, max_chars_p
         if budget < 120:
             break
         text = trim(hit.text, question, budget)
-        sources.append(Source(len(sources) + 1, hit, text))
+        sources.append(Passage(len(sources) + 1, hit, text))
         used += len(text)
     return sources
 
 
-def build_messages(system: str, sources: list[Source], question: str,
+def build_messages(system: str, sources: list[Passage], question: str,
                    history: list[tuple[str, str]] | None = None) -> list[dict]:
     """Chat messages: fixed system prompt first, then everything that varies."""
     parts = ["Fuentes:", *[s.render() for s in sources]]
@@ -129,7 +129,7 @@ def build_messages(system: str, sources: list[Source], question: str,
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
-MIN_SOURCE_CHARS = 120  # a source shorter than this says too little to answer from (as in `select_sources`)
+MIN_SOURCE_CHARS = 120  # a source shorter than this says too little to answer from (as in `select_passages`)
 MIN_SOURCE_TOKENS = 64  # about what one MIN_SOURCE_CHARS source, its label and the headings take in the prompt
 
 
@@ -138,7 +138,7 @@ class Fitted:
     """The prompt that fits, and what was left out to make it fit."""
 
     messages: list[dict]
-    sources: list[Source]
+    passages: list[Passage]
     history: list[tuple[str, str]]
     tokens: int  # counted: the system prompt plus the user message
     dropped_turns: int = 0
@@ -152,15 +152,15 @@ class Fitted:
         return {k: v for k, v in counts.items() if v}
 
 
-def _shorter(source: Source, question: str) -> Source | None:
+def _shorter(source: Passage, question: str) -> Passage | None:
     """The source at about half its length (its most relevant sentences), or None if it cannot get shorter."""
     if len(source.text) <= MIN_SOURCE_CHARS:
         return None
     text = trim(source.text, question, max(MIN_SOURCE_CHARS, len(source.text) // 2))
-    return Source(source.n, source.hit, text) if len(text) < len(source.text) else None
+    return Passage(source.n, source.hit, text) if len(text) < len(source.text) else None
 
 
-def fit_prompt(count: Callable[[str], int], budget: int, system: str, sources: list[Source], question: str,
+def fit_prompt(count: Callable[[str], int], budget: int, system: str, sources: list[Passage], question: str,
                history: list[tuple[str, str]] | None = None) -> Fitted:
     """`build_messages` within `budget` tokens (`count` of the system prompt plus the user message): history turns
     dropped oldest first, then sources cut shorter and dropped from the last (least relevant) up, the first never

@@ -9,24 +9,15 @@ import pytest
 from adapters.chunks import normalize
 from adapters.config import DatasetConfig
 from adapters.course_topics import COURSE_TOPICS
-from adapters.dataset import (
-    ENGLISH_LEAD,
-    EvalGuard,
-    answer_example,
-    answers_it,
-    build,
-    counterparts,
-    decline_example,
-    holds,
-    verify_no_leak,
-)
+from adapters.dataset import EvalGuard, build, counterparts, verify_no_leak
 from adapters.errors import EvalLeak
+from adapters.examples import ENGLISH_LEAD, answer_example, answers_it, decline_example, holds
 from adapters.near_misses import FIELD_TERMS, names, says_origin
 from adapters.questions import candidates
 from adapters.writer import prompt_sources
 from knowledge.answer.abstention import model_declined
 from knowledge.answer.citations import attribute, strip_markers
-from knowledge.answer.prompt import DECLINE_SENTENCE, PromptShape, build_messages, select_sources, system_prompt
+from knowledge.answer.prompt import DECLINE_SENTENCE, PromptShape, build_messages, select_passages, system_prompt
 from knowledge.retrieval import Hit
 from knowledge.text import content_words, fold, overlap
 from tests.adapters.conftest import GRADIENT, OVERFIT, SCHEDULE, chunk, course
@@ -56,7 +47,7 @@ def test_answer_cites_its_gold_chunks_number():
     answer = example["messages"][-1]["content"]
     assert answer.endswith("[2].") and "[1]" not in answer and "[3]" not in answer
     # the pipeline's own citation parser credits the gold source
-    shown = select_sources(distractors[:1] + [gold] + distractors[1:], cand.question, 3, 600, 1500)
+    shown = select_passages(distractors[:1] + [gold] + distractors[1:], cand.question, 3, 600, 1500)
     assert [c.source for c in attribute(answer, [s.text for s in shown]).citations] == [2]
     assert example["gold"] == [{"file": gold.file, "page": gold.loc_start}]
 
@@ -65,7 +56,7 @@ def test_prompt_is_the_pipelines_own():
     gold, cand = overfit_candidate()
     distractor = chunk("d1", GRADIENT, "Descenso del gradiente", page=7)
     example = answer_example(cand.question, cand, gold, [distractor], SHAPE, position=0)
-    sources = select_sources([gold, distractor], cand.question, 3, 600, 1500)
+    sources = select_passages([gold, distractor], cand.question, 3, 600, 1500)
     assert example["messages"][:2] == build_messages(system_prompt("Curso de prueba"), sources, cand.question)
     assert [m["role"] for m in example["messages"]] == ["system", "user", "assistant"]
 

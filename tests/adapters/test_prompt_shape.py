@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from adapters.config import GateConfig
-from adapters.dataset import decline_example, record
+from adapters.examples import decline_example, record
 from adapters.gate import answer_settings
 from knowledge.answer.generation import Completion
 from knowledge.answer.prompt import PromptShape
@@ -63,7 +63,7 @@ def test_training_examples_and_served_answers_see_the_same_prompt(tmp_path):
                         answer_max_sources=3, answer_chars_per_source=500, answer_total_chars=1200, _env_file=None)
     shape = PromptShape.from_settings(settings)
     served = served_messages(settings)
-    trained = record(QUESTION, "answer", "fact", shape, shape.sources(HITS[: shape.k], QUESTION),
+    trained = record(QUESTION, "answer", "fact", shape, shape.passages(HITS[: shape.k], QUESTION),
                      "El proyecto vale 31 % [1].", 1, HITS[0])["messages"]
     assert trained[:-1] == served and trained[-1]["role"] == "assistant"
     declined = decline_example(QUESTION, "near_miss", HITS[: shape.k], shape)["messages"]
@@ -84,6 +84,6 @@ def test_a_shape_that_differs_gives_a_different_prompt(tmp_path):
     settings = Settings(data_dir=tmp_path, course_name="Curso A", _env_file=None)
     served = served_messages(settings)
     for changed in (PromptShape("Curso B"), PromptShape("Curso A", max_total_chars=300)):
-        trained = record(QUESTION, "answer", "fact", changed, changed.sources(HITS[: changed.k], QUESTION), "x [1].",
+        trained = record(QUESTION, "answer", "fact", changed, changed.passages(HITS[: changed.k], QUESTION), "x [1].",
                          1, HITS[0])["messages"]
         assert trained[:-1] != served

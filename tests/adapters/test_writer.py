@@ -7,8 +7,8 @@ import pytest
 
 from adapters.artifacts import ANSWERS, DATASET_CONFIG, HELDOUT, TRAIN, VAL, read_jsonl, write_json, write_jsonl
 from adapters.config import WriteConfig
-from adapters.dataset import answer_example, decline_example
 from adapters.errors import ArtifactMissing
+from adapters.examples import answer_example, decline_example
 from adapters.questions import candidates
 from adapters.writer import judge, prompt_sources, training_data, write_answers
 from knowledge.answer.prompt import DECLINE_SENTENCE

@@ -35,10 +35,10 @@ def test_stream_yields_retrieved_then_text_then_result(answering_kb):
 
 def test_citations_only_point_to_retrieved_sources(answering_kb):
     result = answering_kb.answerer.answer("¿Qué significa que un modelo esté sobreajustado?")
-    retrieved = {(h.file, h.loc_start) for h in result.sources}
+    retrieved = {(h.file, h.loc_start) for h in result.hits}
     for c in result.citations:
         assert (c["file"], c.get("page", (c.get("pages") or [0])[0]) or 0) in retrieved or c["file"] in {
-            h.file for h in result.sources}
+            h.file for h in result.hits}
     if result.abstained:
         assert result.citations == []
 

@@ -5,10 +5,10 @@ import pytest
 from knowledge.answer.abstention import Thresholds, decide, decline_message, model_declined
 from knowledge.answer.prompt import (
     MIN_SOURCE_CHARS,
-    Source,
+    Passage,
     build_messages,
     fit_prompt,
-    select_sources,
+    select_passages,
     system_prompt,
     trim,
 )
@@ -21,8 +21,8 @@ def hit(text, title="Clase 27", loc=(10, 10), section="LoRA"):
 
 
 def test_system_prompt_is_fixed_and_first():
-    a = build_messages(system_prompt("IA"), select_sources([hit("uno")], "q", 3, 600, 1500), "¿qué es LoRA?")
-    b = build_messages(system_prompt("IA"), select_sources([hit("dos")], "q", 3, 600, 1500), "otra",
+    a = build_messages(system_prompt("IA"), select_passages([hit("uno")], "q", 3, 600, 1500), "¿qué es LoRA?")
+    b = build_messages(system_prompt("IA"), select_passages([hit("dos")], "q", 3, 600, 1500), "otra",
                        history=[("hola", "qué tal")])
     assert a[0] == b[0] and a[0]["role"] == "system"
     assert a[1]["content"].startswith("Fuentes:\n\n[1] Clase 27, pág. 10\nuno")
@@ -31,7 +31,7 @@ def test_system_prompt_is_fixed_and_first():
 
 def test_sources_fit_the_budget_and_are_numbered():
     hits = [hit("frase. " * 200, loc=(i, i)) for i in range(1, 6)]
-    sources = select_sources(hits, "frase", max_sources=3, max_chars_per_source=500, max_total_chars=1200)
+    sources = select_passages(hits, "frase", max_sources=3, max_chars_per_source=500, max_total_chars=1200)
     assert [s.n for s in sources] == [1, 2, 3]
     assert sum(len(s.text) for s in sources) <= 1200
 
@@ -57,6 +57,7 @@ def test_decide_combines_signals():
     assert decide("respuesta", 0.9, 0.7, 3, t).reason == "weak_retrieval"
     assert decide("respuesta", 0.2, 0.9, 3, t).reason == "unsupported"
     assert not decide("respuesta", 0.8, 0.9, 3, t).abstain
+    assert decide("respuesta sin fuente", 0.8, 0.9, 3, t, cited=False).reason == "uncited"
 
 
 def test_decline_message_names_nearby_topics_and_staff():
@@ -73,8 +74,8 @@ def words(text: str) -> int:
 SYSTEM = "Eres el asistente del curso. Responde con las fuentes."
 
 
-def numbered(*texts: str) -> list[Source]:
-    return [Source(n, hit(text, loc=(n, n)), text) for n, text in enumerate(texts, start=1)]
+def numbered(*texts: str) -> list[Passage]:
+    return [Passage(n, hit(text, loc=(n, n)), text) for n, text in enumerate(texts, start=1)]
 
 
 def prompt_size(messages: list[dict]) -> int:
@@ -98,7 +99,7 @@ def test_history_is_dropped_oldest_first_before_any_source():
     whole = prompt_size(build_messages(SYSTEM, sources, "¿y ahora?", history))
     fitted = fit_prompt(words, whole - 60, SYSTEM, sources, "¿y ahora?", history)
     assert fitted.history == history[2:] and fitted.dropped_turns == 2
-    assert fitted.sources == sources and fitted.left_out() == {"dropped_turns": 2}
+    assert fitted.passages == sources and fitted.left_out() == {"dropped_turns": 2}
     assert fitted.tokens == prompt_size(fitted.messages) <= whole - 60
 
 
@@ -107,9 +108,9 @@ def test_sources_are_cut_then_dropped_from_the_last_up_and_the_first_is_kept():
     question = "¿Cuánto vale el proyecto?"
     fitted = fit_prompt(words, 120, SYSTEM, sources, question, [("antes", "algo " * 30)])
     assert fitted.history == [] and fitted.dropped_turns == 1
-    assert [s.n for s in fitted.sources] == list(range(1, len(fitted.sources) + 1))
-    assert fitted.dropped_sources >= 1 and fitted.sources[0].hit is sources[0].hit
-    assert all(set(s.text.split()) <= set(sources[s.n - 1].text.split()) for s in fitted.sources)  # cut, not rewritten
+    assert [s.n for s in fitted.passages] == list(range(1, len(fitted.passages) + 1))
+    assert fitted.dropped_sources >= 1 and fitted.passages[0].hit is sources[0].hit
+    assert all(set(s.text.split()) <= set(sources[s.n - 1].text.split()) for s in fitted.passages)  # cut, not rewritten
     assert fitted.tokens == prompt_size(fitted.messages) <= 120
 
 
@@ -136,15 +137,15 @@ def test_the_fitted_prompt_never_exceeds_the_budget_and_drops_no_more_than_it_mu
             assert e.tokens == words(question) and e.limit < e.tokens
             # raised only when even no history and the first source at its shortest (a few words under
             # MIN_SOURCE_CHARS characters) cannot fit
-            bare = build_messages(SYSTEM, [Source(1, sources[0].hit, "")], question)
+            bare = build_messages(SYSTEM, [Passage(1, sources[0].hit, "")], question)
             assert prompt_size(bare) + MIN_SOURCE_CHARS > budget
             continue
         assert fitted.tokens == prompt_size(fitted.messages) <= budget
         assert fitted.history == history[len(history) - len(fitted.history):]  # the most recent turns kept
-        assert [s.n for s in fitted.sources] == [s.n for s in sources[:len(fitted.sources)]]
-        assert fitted.sources, "the first source is never dropped"
+        assert [s.n for s in fitted.passages] == [s.n for s in sources[:len(fitted.passages)]]
+        assert fitted.passages, "the first source is never dropped"
         if fitted.history:  # sources are cut only once the history is gone
-            assert fitted.sources == sources
+            assert fitted.passages == sources
         if fitted.dropped_turns:  # one turn fewer dropped would not have fitted, with every source whole
             one_more = history[len(history) - len(fitted.history) - 1:]
             assert prompt_size(build_messages(SYSTEM, sources, question, one_more)) > budget
