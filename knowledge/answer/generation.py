@@ -176,34 +176,41 @@ class Ticket:
                 pass
         self._waiting.clear()
 
-    def __iter__(self) -> Iterator[str]:
-        seen, done = 0, False
-        while not done:
-            with self._changed:
-                while len(self._pieces) == seen and not self._done:
-                    self._changed.wait()
-                new, done = self._pieces[seen:], self._done
-            yield from new
-            seen += len(new)
+    def _batch(self, seen: int, loop: asyncio.AbstractEventLoop | None = None):
+        """The tokens after the first `seen` and whether the work ended. With nothing new yet: a thread (no `loop`)
+        waits here; an event loop gets a future to await instead (returned third), woken by `_notify`."""
+        with self._changed:
+            if loop is None:
+                self._changed.wait_for(lambda: len(self._pieces) > seen or self._done)
+            new, done = self._pieces[seen:], self._done
+            if new or done:
+                return new, done, None
+            woken = loop.create_future()
+            self._waiting.append((loop, woken))
+            return new, done, woken
+
+    def _ended(self) -> None:
         if self.error is not None:
             raise self.error
 
-    async def __aiter__(self) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
+    def __iter__(self) -> Iterator[str]:
         seen, done = 0, False
         while not done:
-            with self._changed:
-                new, done = self._pieces[seen:], self._done
-                woken = None if new or done else loop.create_future()
-                if woken is not None:
-                    self._waiting.append((loop, woken))
+            new, done, _ = self._batch(seen)
+            yield from new
+            seen += len(new)
+        self._ended()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        loop, seen, done = asyncio.get_running_loop(), 0, False
+        while not done:
+            new, done, woken = self._batch(seen, loop)
             if woken is not None:
                 await woken
             for piece in new:
                 yield piece
             seen += len(new)
-        if self.error is not None:
-            raise self.error
+        self._ended()
 
 
 class GenerationQueue:
