@@ -43,10 +43,12 @@ class StreamedReply:
         try:
             await self.message.edit_text(text)
         except RetryAfter as e:  # flood control: skip this update, the next one carries the text
-            self.next_edit = now + _seconds(e.retry_after)
+            self.next_edit = self.clock() + _seconds(e.retry_after)
             log.info("edits paused for %.0f s by flood control", _seconds(e.retry_after))
             return False
-        self.shown, self.next_edit = text.strip(), now + self.interval
+        # the interval runs from when the edit got through: in a busy group the rate limiter may have held it for
+        # many seconds, and counting from before would make every next token another edit (one token per wait)
+        self.shown, self.next_edit = text.strip(), self.clock() + self.interval
         self.edits += 1
         return True
 

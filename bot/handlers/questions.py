@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from concurrent.futures import Executor
 
 from telegram import Message, MessageEntity, Update
@@ -67,8 +68,8 @@ async def stream_answer(knowledge: Knowledge, question: str, history: list[tuple
     header, partial = "", ""
     async for event in knowledge.answerer.astream(question, history, executor=executor):
         if isinstance(event, Retrieved):
-            header = searching_text(event)
-            await reply.show(header, force=True)
+            await reply.show(searching_text(event), force=True)  # with the place in the queue, if any
+            header = searching_text(replace(event, queue_position=0))  # once words arrive, the wait is over
         elif isinstance(event, str):
             partial += event
             await reply.show(streaming_text(header, partial))
