@@ -64,6 +64,11 @@ Search = Callable[[str], list[Hit]]
 
 
 # -- the held-out split and the evaluation guard ----------------------------------------------------
+def as_typed(question: str, cfg: DatasetConfig, rng: random.Random) -> str:
+    """The question as a student might type it (`informal`), for `cfg.informal_share` of the questions."""
+    return informal(question, rng) if rng.random() < cfg.informal_share else question
+
+
 def is_heldout(key: str, share: float, seed: int) -> bool:
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 0x1_0000_0000 < share
 
@@ -80,7 +85,11 @@ class EvalGuard:
         self.digests = items_digest(self.items)
         self.words = [content_words(i.question) for i in self.items]
 
-    def blocks(self, question: str) -> bool:
+    def blocks(self, *questions: str) -> bool:
+        """Any of the questions (a student's wording and the one it came from) is an evaluation question."""
+        return any(self._blocks(q) for q in questions)
+
+    def _blocks(self, question: str) -> bool:
         if digests([question]) & self.digests:
             return True
         words = content_words(question)
@@ -175,8 +184,8 @@ def chunk_questions(got: Collected, chunks: list[Hit], search: Search, cfg: Data
             if english:
                 question = cand.question_en
             else:
-                question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
-            if guard.blocks(question) or guard.blocks(cand.question):
+                question = as_typed(cand.question, cfg, rng)
+            if guard.blocks(question, cand.question):
                 got.stats["dropped_eval_overlap"] += 1
                 continue
             hits = search(question)
@@ -230,8 +239,8 @@ def near_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: Pr
             cand, origin = absent_term_question(rng.choice(absent), rng.choice(chunks), rng), False
         else:
             cand, origin = origin_question(rng.choice(defined), rng), True
-        question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
-        if fold(question) in asked or guard.blocks(question) or guard.blocks(cand.question):
+        question = as_typed(cand.question, cfg, rng)
+        if fold(question) in asked or guard.blocks(question, cand.question):
             continue
         asked.add(fold(question))
         sources = shape.passages(search(question), question)
@@ -254,8 +263,8 @@ def course_misses(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: 
     for question, stems in rng.sample(asked, len(asked)):
         if len(out) >= cfg.course_misses:
             break
-        typed = informal(question, rng) if rng.random() < cfg.informal_share else question
-        if guard.blocks(typed) or guard.blocks(question):
+        typed = as_typed(question, cfg, rng)
+        if guard.blocks(typed, question):
             stats["dropped_eval_overlap"] += 1
             continue
         sources = shape.passages(search(typed), typed)
@@ -297,8 +306,8 @@ def counterparts(chunks: list[Hit], search: Search, cfg: DatasetConfig, shape: P
     for chunk, cand in pool:
         if len(out) >= cfg.near_miss_counterparts:
             break
-        question = informal(cand.question, rng) if rng.random() < cfg.informal_share else cand.question
-        if fold(question) in taken or guard.blocks(question) or guard.blocks(cand.question):
+        question = as_typed(cand.question, cfg, rng)
+        if fold(question) in taken or guard.blocks(question, cand.question):
             continue
         taken.add(fold(question))
         example = answer_example(question, cand, chunk, search(question), shape, rng.randrange(shape.max_sources))
