@@ -266,6 +266,7 @@ def evaluate(ctx: typer.Context, qa: Path,
         run_pipeline,
         write_details,
     )
+    from .evaluation.outcomes import outcome_report, outcomes_by_id, paired
 
     s = settings_from(ctx)
     if generator is not None:
@@ -285,7 +286,7 @@ def evaluate(ctx: typer.Context, qa: Path,
             if answers:
                 task = bar.add_task("answers (pipeline)", total=None, item="")
                 records = run_pipeline(ev.answerer, items, lambda d, t: bar.update(task, completed=d, total=t))
-                result["answers"] = {"pipeline": answer_metrics(records)}
+                result["answers"] = {"pipeline": {"outcomes": outcome_report(records), **answer_metrics(records)}}
                 result["answers"]["pipeline"]["generator"] = ev.generator.name
                 if details:
                     write_details(details, "pipeline", records)
@@ -293,7 +294,10 @@ def evaluate(ctx: typer.Context, qa: Path,
                     task = bar.add_task("answers (LlamaIndex default)", total=None, item="")
                     base = run_llamaindex_default(ev.store, ev.embedder, ev.generator, items,
                                                   lambda d, t: bar.update(task, completed=d, total=t))
-                    result["answers"]["llamaindex_default"] = answer_metrics(base)
+                    result["answers"]["llamaindex_default"] = {"outcomes": outcome_report(base),
+                                                               **answer_metrics(base)}
+                    result["paired"] = paired(outcomes_by_id(base), outcomes_by_id(records)).describe(
+                        "llamaindex_default", "pipeline")
                     if details:
                         write_details(details, "llamaindex_default", base)
     if as_json:
@@ -304,6 +308,13 @@ def evaluate(ctx: typer.Context, qa: Path,
         table.add_row(mode, *[f"{m[f'hit_at_{n}']:.3f}" for n in (1, 3, 5, 10)], f"{m['mrr']:.3f}", str(m["n"]))
     out.print(table)
     if "answers" in result:
+        table = Table("outcome", *result["answers"])
+        for key in ("correct", "missed", "wrong", "score", "n"):
+            table.add_row(f"[bold]{key}[/]" if key == "score" else key,
+                          *[str(m["outcomes"][key]) for m in result["answers"].values()])
+        out.print(table)
+        if "paired" in result:
+            out.print(result["paired"])
         keys = ["citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
                 "words_per_answer", "ttft_p50_ms", "ttft_p95_ms", "total_p50_ms", "total_p95_ms", "n"]
         table = Table("answers", *result["answers"])

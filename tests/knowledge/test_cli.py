@@ -85,3 +85,22 @@ def test_errors_become_messages_and_exit_codes(env, tmp_path):
     finally:
         sys.argv = argv
     assert exit_info.value.code == 1
+
+
+def test_eval_reports_one_outcome_per_question_and_the_paired_comparison(env, sample_course, tmp_path):
+    """`coursebot eval --json`: per system the three shares and score = correct − wrong, per type too, and
+    the per-item outcomes in --details agree with them (the tiny model: whatever it answers, the sums hold)."""
+    details = tmp_path / "details.jsonl"
+    result = runner.invoke(app, ["eval", str(sample_course / "preguntas.jsonl"), "--corpus", str(sample_course),
+                                 "--limit", "4", "--details", str(details), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # the progress lines go to stderr
+    rows = [json.loads(line) for line in details.read_text().splitlines()]
+    for system in ("pipeline", "llamaindex_default"):
+        o = data["answers"][system]["outcomes"]
+        assert o["n"] == 4 and abs(o["correct"] + o["missed"] + o["wrong"] - 1) < 1e-3
+        assert o["score"] == round(o["correct"] - o["wrong"], 4)
+        mine = [r["outcome"] for r in rows if r["system"] == system]
+        assert len(mine) == 4 and o["correct"] == mine.count("correct") / 4 and o["wrong"] == mine.count("wrong") / 4
+        assert sum(t["n"] for t in o["by_type"].values()) == 4 and set(o["by_type"]) <= {"logistics", "definition"}
+    assert data["paired"].startswith("pipeline vs llamaindex_default on the same 4 items")
