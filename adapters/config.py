@@ -125,6 +125,11 @@ class GateConfig:
     eval_sets: str = "auto"  # "QA.jsonl:CORPUS_DIR,..."; auto = ../shared/eval/dev.jsonl on its corpus if present
     hf_dtype: str = "auto"  # dtype of the merged model under transformers: float32 | bfloat16 | auto
     max_answer_tokens: int = 0  # 0 = COURSEBOT_MAX_ANSWER_TOKENS
+    # the primary criterion: the served form's score (correct − wrong, knowledge/evaluation/outcomes.py) beats the
+    # base's by more than min_gain on every evaluation set, and no set's score is lower (−2 turns it off: tests)
+    min_gain: float = 0.0
+    min_heldout: int = 80  # fewer held-out items than this: too few to tell a gain from noise (0 = no minimum)
+    min_public: int = 60  # the same for a public set (a name starting with "squad": scripts/squad_to_eval.py)
 
 
 STAGES = {"dataset": DatasetConfig, "write": WriteConfig, "train": TrainConfig, "merge": MergeConfig,

@@ -8,9 +8,12 @@ The same answer metrics as `coursebot eval` (`run_pipeline` + `answer_metrics`),
   lora       the base GGUF with the adapter applied by llama.cpp at load (runtime LoRA), when exported
 on the held-out split of the dataset, and on ../shared/eval/dev.jsonl over its corpus when present.
 
-It fails when the form that would serve (`quantized`, or `lora` — see GateConfig.serve) is more than `max_drop`
-below `merged` on citation precision or abstention (what quantization may cost), or when a chat template is
-missing or differs from the training one.
+Its primary criterion is the headline score (`knowledge.evaluation.outcomes`: one outcome per question, correct
+/ missed / wrong, score = correct − wrong): the form that would serve (`quantized`, or `lora` — see
+GateConfig.serve) must beat the base's score on every evaluation set (by more than `min_gain`), each set large
+enough (`min_heldout`, `min_public`), with the item-by-item comparison recorded (changes each way, exact sign
+test). It also fails when the served form is more than `max_drop` below `merged` on citation precision or
+abstention (what quantization may cost), or when a chat template is missing or differs from the training one.
 
 The base GGUF's answers do not depend on the run: they are kept in DATA_DIR/gate-base/ under a key of
 everything that shapes them (the base's hash, the items, the index, the prompt shape, context and threads,
@@ -41,6 +44,7 @@ from knowledge.answer.answerer import Answerer, AnswerSettings
 from knowledge.answer.generation import GenerationQueue, LlamaGenerator
 from knowledge.answer.prompt import PromptShape
 from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
+from knowledge.evaluation.outcomes import outcome_report, outcomes_by_id, paired
 
 from .artifacts import DATASET_CONFIG, DETAILS, GATE, HELDOUT, PARTIAL, TEMPLATE, read_json, sha256_text, write_json
 from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict
@@ -69,9 +73,11 @@ def served_form(serve: str, manifest: dict) -> str:
     return serve if serve != "auto" else ("lora" if has_lora else "quantized")
 
 
-def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float,
-           served: str = "quantized") -> Verdict:
-    """Pure: templates all present and identical to training's; the served form within max_drop of merged."""
+def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float, served: str = "quantized",
+           min_gain: float = 0.0, minimum: dict[str, int] | None = None) -> Verdict:
+    """Pure: templates all present and identical to training's; the served form within max_drop of merged; its
+    score above the base's by more than `min_gain` on every set (min_gain < −2 turns that off); each set at least
+    `minimum[set]` items."""
     reasons = []
     training = templates.get("training")
     for system, template in templates.items():
@@ -91,31 +97,64 @@ def decide(evaluation: dict, templates: dict[str, str | None], max_drop: float,
             if q < m - max_drop - 1e-9:
                 reasons.append(f"{name}: {metric} {q:.3f} {served} vs {m:.3f} merged "
                                f"(drop {100 * (m - q):.1f} pts > {100 * max_drop:.1f})")
+    if min_gain >= -2:
+        reasons += score_reasons(evaluation, served, min_gain, minimum or {})
     return Verdict(not reasons, reasons)
 
 
+def score_reasons(evaluation: dict, served: str, min_gain: float, minimum: dict[str, int]) -> list[str]:
+    """Why the served form's headline score does not beat the base's, set by set (empty: it does)."""
+    reasons = []
+    for name, systems in evaluation.items():
+        if not systems.get(served):
+            continue  # decide said so already
+        base, tuned = (systems.get(s, {}).get("outcomes") for s in ("base", served))
+        if not base or not tuned:
+            reasons.append(f"{name}: no base score to beat" if tuned else f"{name}: {served} has no score")
+            continue
+        if tuned["n"] < minimum.get(name, 0):
+            reasons.append(f"{name}: {tuned['n']} items, fewer than the {minimum[name]} needed to tell a gain")
+        if tuned["score"] is not None and base["score"] is not None and tuned["score"] <= base["score"] + min_gain:
+            reasons.append(f"{name}: score {tuned['score']:+.3f} {served} vs {base['score']:+.3f} base "
+                           f"(needs > {base['score'] + min_gain:+.3f})")
+    return reasons
+
+
 def gains(evaluation: dict, served: str) -> dict:
-    """Pure: what the tuning bought — the served form minus the base, per evaluation set, on the gated metrics.
-    `improves` when nothing got worse and something got better on every set ({} and False without a base)."""
-    per_set = {}
+    """Pure: what the tuning bought — the served form minus the base, per evaluation set: the score first, then
+    the gated metrics, and the item-by-item comparison. `improves` when the score rose on every set (without
+    scores: nothing worse and something better on the gated metrics); {} and False without a base."""
+    per_set, compared = {}, {}
     for name, systems in evaluation.items():
         base, tuned = systems.get("base"), systems.get(served)
-        if base and tuned:
-            per_set[name] = {m: round(tuned[m] - base[m], 3) for m in GATED
-                             if tuned.get(m) is not None and base.get(m) is not None}
-    improves = bool(per_set) and all(all(d >= 0 for d in ds.values()) and any(d > 0 for d in ds.values())
-                                     for ds in per_set.values())
-    return {"vs_base": per_set, "improves": improves}
+        if not (base and tuned):
+            continue
+        b, t = base.get("outcomes") or {}, tuned.get("outcomes") or {}
+        deltas = {"score": round(t["score"] - b["score"], 3)} if t.get("score") is not None and b.get(
+            "score") is not None else {}
+        deltas |= {m: round(tuned[m] - base[m], 3) for m in GATED
+                   if tuned.get(m) is not None and base.get(m) is not None}
+        per_set[name] = deltas
+        if "by_id" in b and "by_id" in t:
+            compared[name] = paired(b["by_id"], t["by_id"]).describe("base", served)
+    if per_set and all("score" in ds for ds in per_set.values()):
+        improves = all(ds["score"] > 0 for ds in per_set.values())
+    else:
+        improves = bool(per_set) and all(all(d >= 0 for d in ds.values()) and any(d > 0 for d in ds.values())
+                                         for ds in per_set.values())
+    return {"vs_base": per_set, "improves": improves, "paired": compared}
 
 
 def describe_gains(g: dict, served: str) -> str:
-    """One line for people: 'base + runtime LoRA vs base: heldout citation_precision +0.120, abstention +0.200 …'."""
+    """For people: 'lora vs base: heldout score +0.120, citation_precision +0.100 …', then one line per set
+    comparing the two item by item."""
     if not g["vs_base"]:
         return "no base GGUF to compare the tuning with"
     sets = "; ".join(f"{name} " + ", ".join(f"{m} {d:+.3f}" for m, d in ds.items())
                      for name, ds in g["vs_base"].items())
-    return f"{served} vs base: {sets} — " + ("the tuning improves on the base" if g["improves"]
-                                              else "the tuning does NOT improve on the base")
+    head = f"{served} vs base: {sets} — " + ("the tuning improves on the base" if g["improves"]
+                                             else "the tuning does NOT improve on the base")
+    return "\n".join([head, *(f"{name}: {line}" for name, line in g.get("paired", {}).items())])
 
 
 @dataclass
@@ -166,6 +205,11 @@ def evaluate(view, generator, items, settings: AnswerSettings,
         return run_pipeline(answerer, items, progress)
     finally:
         answerer.queue.stop()
+
+
+def scored(records: list[AnswerRecord]) -> dict:
+    """One system on one set: the headline (with each item's outcome, for the paired comparison) and the rest."""
+    return {"outcomes": {**outcome_report(records), "by_id": outcomes_by_id(records)}, **answer_metrics(records)}
 
 
 def base_key(base_sha: str, items: list, index: str, shape: AnswerSettings, n_ctx: int, threads: int) -> str:
@@ -277,7 +321,7 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
             records = evaluate(views[name], generator, items[name], shape,
                                progress and partial(progress, f"{system} on {name}"))
             write_details(details / f"{name}.jsonl", system, records)
-            evaluation[name][system] = answer_metrics(records)
+            evaluation[name][system] = scored(records)
             if system == "base":
                 keep_base(cache, base_keys[name], evaluation[name][system], records)
             write_json(partial_path, {"key": key, "evaluation": evaluation})
@@ -285,7 +329,9 @@ def gate(kb, manifest_path: Path, cfg: GateConfig, settings,
         gc.collect()
 
     templates = templates_of(manifest)
-    verdict = decide(evaluation, templates, cfg.max_drop, served)
+    minimum = {name: cfg.min_heldout if name == "heldout" else cfg.min_public if name.startswith("squad") else 0
+               for name in items}
+    verdict = decide(evaluation, templates, cfg.max_drop, served, cfg.min_gain, minimum)
     result = {"config": as_dict(cfg), "evaluation": evaluation, "served": served,
               "passed": verdict.passed, "reasons": verdict.reasons, "gains": gains(evaluation, served),
               "templates_sha256": {k: sha256_text(v) if v else None for k, v in templates.items()},

@@ -1,4 +1,5 @@
-"""The gate's decision (pure): parity of quantized vs merged, and the chat template."""
+"""The gate's decision (pure): the headline score against the base, parity of quantized vs merged, and the chat
+template."""
 
 import pytest
 
@@ -12,9 +13,14 @@ T = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 TEMPLATES = {"training": T, "base": T, "merged": T, "quantized": T}
 
 
-def evaluation(merged: dict, quantized: dict) -> dict:
-    return {"heldout": {"base": {"citation_precision": 0.1, "abstention": 0.5}, "merged": merged,
-                        "quantized": quantized}}
+def scores(score: float, n: int = 100) -> dict:
+    return {"outcomes": {"score": score, "n": n}}
+
+
+def evaluation(merged: dict, quantized: dict, base_score: float = 0.0, tuned_score: float = 0.2) -> dict:
+    """One set: the tuned forms' metrics as given, their score above the base's unless told otherwise."""
+    return {"heldout": {"base": {"citation_precision": 0.1, "abstention": 0.5, **scores(base_score)},
+                        "merged": {**scores(tuned_score), **merged}, "quantized": {**scores(tuned_score), **quantized}}}
 
 
 def test_passes_within_two_points():
@@ -56,7 +62,7 @@ def test_a_limited_set_keeps_both_kinds_of_item():
 
 def test_the_served_form_is_what_is_gated():
     e = evaluation({"citation_precision": 0.7, "abstention": 0.6}, {"citation_precision": 0.4, "abstention": 0.8})
-    e["heldout"]["lora"] = {"citation_precision": 0.69, "abstention": 1.0}
+    e["heldout"]["lora"] = {"citation_precision": 0.69, "abstention": 1.0, **scores(0.3)}
     assert not decide(e, TEMPLATES, 0.02).passed  # quantized lost 30 points
     assert decide(e, TEMPLATES, 0.02, served="lora").passed
     del e["heldout"]["lora"]
@@ -72,19 +78,53 @@ def test_auto_serves_runtime_lora_only_when_there_is_an_adapter_gguf_over_a_gguf
         served_form("lora", hub_base)
 
 
-def test_gains_are_the_served_form_minus_the_base_and_improve_only_when_nothing_got_worse():
+def test_gains_are_the_served_form_minus_the_base_and_improve_only_when_the_score_rose_everywhere():
     e = evaluation({"citation_precision": 0.80, "abstention": 0.90}, {"citation_precision": 0.5, "abstention": 0.5})
     better = gains(e, "merged")
-    assert better == {"vs_base": {"heldout": {"citation_precision": 0.7, "abstention": 0.4}}, "improves": True}
-    assert describe_gains(better, "merged") == ("merged vs base: heldout citation_precision +0.700, abstention "
-                                                "+0.400 — the tuning improves on the base")
-    worse = gains(e, "quantized")  # abstention equal, precision up: improves; then precision down: does not
-    assert worse["improves"] and worse["vs_base"]["heldout"]["abstention"] == 0.0
-    e["heldout"]["quantized"]["citation_precision"] = 0.05
+    assert better["vs_base"] == {"heldout": {"score": 0.2, "citation_precision": 0.7, "abstention": 0.4}}
+    assert better["improves"] and better["paired"] == {}  # no per-item outcomes recorded: no paired line
+    assert describe_gains(better, "merged") == ("merged vs base: heldout score +0.200, citation_precision +0.700, "
+                                                "abstention +0.400 — the tuning improves on the base")
+    e["heldout"]["quantized"]["outcomes"]["score"] = 0.0  # metrics up, score flat: not an improvement
     assert not gains(e, "quantized")["improves"]
     del e["heldout"]["base"]
-    assert gains(e, "merged") == {"vs_base": {}, "improves": False}
+    assert gains(e, "merged") == {"vs_base": {}, "improves": False, "paired": {}}
     assert describe_gains(gains(e, "merged"), "merged") == "no base GGUF to compare the tuning with"
+
+
+def test_without_scores_the_gated_metrics_decide_whether_it_improves():
+    e = {"heldout": {"base": {"citation_precision": 0.1, "abstention": 0.5},
+                     "merged": {"citation_precision": 0.8, "abstention": 0.5}}}
+    assert gains(e, "merged")["improves"]
+    e["heldout"]["merged"]["abstention"] = 0.4
+    assert not gains(e, "merged")["improves"]
+
+
+def test_the_score_must_beat_the_base_on_every_set_with_enough_items():
+    parity = {"citation_precision": 0.5, "abstention": 0.5}
+    e = evaluation(parity, parity, base_score=0.1, tuned_score=0.1)  # equal is not better
+    assert decide(e, TEMPLATES, 0.02).reasons == ["heldout: score +0.100 quantized vs +0.100 base (needs > +0.100)"]
+    e = evaluation(parity, parity, base_score=0.1, tuned_score=0.15)
+    assert decide(e, TEMPLATES, 0.02).passed and not decide(e, TEMPLATES, 0.02, min_gain=0.1).passed
+    e["dev"] = {"base": scores(0.3, 40), "merged": {**parity, **scores(0.2, 40)}, "quantized": {**parity,
+                                                                                               **scores(0.2, 40)}}
+    assert decide(e, TEMPLATES, 0.02).reasons == ["dev: score +0.200 quantized vs +0.300 base (needs > +0.300)"]
+    e["dev"]["quantized"]["outcomes"]["score"] = 0.35
+    assert decide(e, TEMPLATES, 0.02).passed
+    assert decide(e, TEMPLATES, 0.02, minimum={"heldout": 120}).reasons == [
+        "heldout: 100 items, fewer than the 120 needed to tell a gain"]
+    assert decide(e, TEMPLATES, 0.02, min_gain=-3).passed  # turned off
+    del e["dev"]["base"]
+    assert decide(e, TEMPLATES, 0.02).reasons == ["dev: no base score to beat"]
+
+
+def test_the_paired_comparison_is_recorded_per_set():
+    e = evaluation({}, {})
+    e["heldout"]["base"]["outcomes"]["by_id"] = {"q1": "wrong", "q2": "missed", "q3": "correct"}
+    e["heldout"]["quantized"]["outcomes"]["by_id"] = {"q1": "correct", "q2": "correct", "q3": "correct"}
+    g = gains(e, "quantized")
+    assert g["paired"]["heldout"].startswith("quantized vs base on the same 3 items: 2 better, 0 worse")
+    assert describe_gains(g, "quantized").splitlines()[1].startswith("heldout: quantized vs base")
 
 
 def test_the_side_by_side_table_has_a_row_per_metric_and_a_column_per_form():

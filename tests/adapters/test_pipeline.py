@@ -51,7 +51,8 @@ from tests.conftest import MODELS_DIR, SHARED, TINY_MODEL  # noqa: E402
 
 OPTIONS = [f"base={TINY_MODEL}", "max_steps=1", "batch_size=1", "grad_accum=2", "lora_r=4", "lora_alpha=8",
            "threads=2", "eval_interval=10", "checkpoint_interval=1", "keep_checkpoints=1", "val_max_examples=1",
-           "heldout_share=0.3", "offtopic=8", "limit=2", "eval_sets=", "max_drop=1.0", "quantization=Q4_K_M",
+           "heldout_share=0.3", "offtopic=8", "limit=2", "eval_sets=", "max_drop=1.0",
+           "min_gain=-3", "min_heldout=0",  # the score criterion off: one step of the tiny model gains nothing "quantization=Q4_K_M",
            f"write_model={TINY_MODEL}", "write_limit=3", "write_val=1", "write_max_tokens=24",
            "write_keep_templates=true"]
 
@@ -185,6 +186,11 @@ def test_gate_compares_the_systems_and_decides(done):
     assert all(r["id"].startswith("heldout-") for r in rows)
     assert all({"answer", "abstained", "raw_answer", "support"} <= set(r) for r in rows)
     gained = done.result["gains"]["vs_base"]["heldout"]  # served minus base, recorded in the manifest too
+    for system in ("base", "lora"):  # the headline per form, each item's outcome kept for the paired comparison
+        o = heldout[system]["outcomes"]
+        assert set(o["by_id"]) == {r["id"] for r in rows if r["system"] == system} and o["n"] == len(o["by_id"])
+    assert gained["score"] == round(heldout["lora"]["outcomes"]["score"] - heldout["base"]["outcomes"]["score"], 3)
+    assert done.result["gains"]["paired"]["heldout"].startswith(f"lora vs base on the same {len(o['by_id'])} items")
     assert gained["citation_precision"] == round(heldout["lora"]["citation_precision"]
                                                  - heldout["base"]["citation_precision"], 3)
     assert json.loads((done.run.gguf / MANIFEST).read_text())["gate"]["improves_on_base"] == done.result["gains"][
@@ -236,7 +242,7 @@ def test_use_switches_the_generator_and_status_reads_the_manifest(done):
     assert status.exit_code == 0, status.output
     assert json.loads(status.output)["manifest"]["gate"]["passed"]
     said = runner.invoke(app, ["adapter", "status"]).output  # for people: the gain over the base, measured
-    assert "lora vs base: heldout citation_precision " in said and "the tuning " in said
+    assert "lora vs base: heldout score " in said and "the tuning " in said
     if not done.result["gains"]["improves"]:
         assert "no gain over the base model" in used.output
     assert runner.invoke(app, ["adapter", "use", "--base"]).exit_code == 0
