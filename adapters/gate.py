@@ -43,8 +43,8 @@ from knowledge.answer.abstention import Thresholds
 from knowledge.answer.answerer import Answerer, AnswerSettings
 from knowledge.answer.generation import GenerationQueue, LlamaGenerator
 from knowledge.answer.prompt import PromptShape
-from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items, run_pipeline, write_details
-from knowledge.evaluation.outcomes import outcome_report, outcomes_by_id, paired
+from knowledge.evaluation.metrics import AnswerRecord, answer_metrics, load_items, run_pipeline
+from knowledge.evaluation.outcomes import outcome_report, outcomes_by_id, paired, write_details
 
 from .artifacts import DATASET_CONFIG, DETAILS, GATE, HELDOUT, PARTIAL, TEMPLATE, read_json, sha256_text, write_json
 from .config import SHARED_CORPUS, SHARED_EVAL, GateConfig, as_dict

@@ -264,9 +264,8 @@ def evaluate(ctx: typer.Context, qa: Path,
         load_items,
         run_llamaindex_default,
         run_pipeline,
-        write_details,
     )
-    from .evaluation.outcomes import outcome_report, outcomes_by_id, paired
+    from .evaluation.outcomes import outcome_report, outcomes_by_id, paired, write_details
 
     s = settings_from(ctx)
     if generator is not None:

@@ -235,16 +235,3 @@ def run_llamaindex_default(store, embedder, generator, items: list[QAItem],
         if progress:
             progress(n + 1, len(items))
     return records
-
-
-def write_details(path: Path, system: str, records: list[AnswerRecord]) -> None:
-    """Per-item records (JSONL) for error analysis and threshold calibration."""
-    from .outcomes import outcome
-
-    with path.open("a", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps({"system": system, "id": r.item.id, "question": r.item.question,
-                                "answerable": r.item.answerable, "gold": r.item.gold, "answer": r.answer,
-                                "abstained": r.abstained, "citations": r.citations, "outcome": outcome(r),
-                                "ttft_ms": r.ttft_ms,
-                                "total_ms": r.total_ms, **r.details}, ensure_ascii=False) + "\n")

@@ -15,10 +15,12 @@ and the exact two-sided sign test (McNemar's exact test) on the items whose valu
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from math import comb
+from pathlib import Path
 
 from .metrics import AnswerRecord, citation_matches, key_fact_recall
 
@@ -95,3 +97,14 @@ def paired(a: dict[str, str], b: dict[str, str]) -> Paired:
 
 def outcomes_by_id(records: list[AnswerRecord]) -> dict[str, str]:
     return {r.item.id: outcome(r) for r in records}
+
+
+def write_details(path: Path, system: str, records: list[AnswerRecord]) -> None:
+    """Per-item records (JSONL), each with its outcome, for error analysis and threshold calibration."""
+    with path.open("a", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps({"system": system, "id": r.item.id, "question": r.item.question,
+                                "answerable": r.item.answerable, "gold": r.item.gold, "answer": r.answer,
+                                "abstained": r.abstained, "citations": r.citations, "outcome": outcome(r),
+                                "ttft_ms": r.ttft_ms,
+                                "total_ms": r.total_ms, **r.details}, ensure_ascii=False) + "\n")
