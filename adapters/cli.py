@@ -20,6 +20,7 @@ from knowledge.settings import LORA_SCALE_MAX
 
 from .artifacts import RunPaths, read_json
 from .config import STAGES, Configs, parse_overrides
+from .stages import ALL_STAGES, plan, run_stages
 
 adapter_app = typer.Typer(help="LoRA fine-tuning of the answer model: dataset → train → merge → export → gate.",
                           no_args_is_help=True)
@@ -43,119 +44,56 @@ def _prepare(ctx: typer.Context, run: Path | None, pairs: list[str] | None) -> t
     return settings, configs, RunPaths(run or settings.resolved_data_dir / "adapters" / "default")
 
 
-def _dataset(settings, configs: Configs, run: RunPaths, course: Path | None) -> dict:
-    from knowledge.answer.prompt import PromptShape
-    from knowledge.core import Knowledge
-
-    from .dataset import course_view, make_dataset
-
-    if course is not None:
-        configs.dataset.course_dir = str(course.resolve())
-    course_dir = Path(configs.dataset.course_dir) if configs.dataset.course_dir else None
-    if course_dir is not None and not course_dir.is_dir():
-        raise typer.BadParameter(f"{course_dir}: not a folder", param_hint="--course")
-    shape = PromptShape.from_settings(settings, configs.dataset.course_name)
-    with Knowledge(settings) as kb:
-        view = course_view(kb, course_dir) if course_dir else kb
-        summary = make_dataset(view, configs.dataset, shape, run.dataset, course_dir)
-    c = summary["counts"]
-    out.print(f"dataset: {c['train']} training examples, {c['val']} validation, {c['heldout']} held-out items "
-              f"from {summary['source']['chunks']} chunks → {run.dataset}")
-    return summary
-
-
-def _gate(settings, configs: Configs, run: RunPaths) -> dict:
-    from knowledge.core import Knowledge
-
-    from .artifacts import MANIFEST
-    from .gate import describe_gains, gate
-    from .report import side_by_side, worth_telling
-
-    def progress(what: str, done: int, total: int) -> None:
-        if worth_telling(done, total):
-            err.print(f"[dim]evaluating {what}: {done}/{total} answers[/]")
-
-    with Knowledge(settings) as kb:
-        result = gate(kb, run.gguf / MANIFEST, configs.gate, settings, progress)
-    table = Table("eval set", "metric", "base", "merged (HF)", "quantized GGUF", "base + runtime LoRA")
-    for row in side_by_side(result["evaluation"]):
-        table.add_row(*row)
-    out.print(table)
-    for name, when in result["base_reused"].items():
-        out.print(f"{name}: the base's answers reused from its evaluation of {when} (same model, items, index, code)")
-    out.print(describe_gains(result["gains"], result["served"]))
-    served = f"{result['served']} vs merged"
-    if result["passed"]:
-        out.print(f"[green]gate passed[/] ({served}): `coursebot adapter use {run.root}` serves it")
-    else:
-        out.print(f"[red]gate failed[/] ({served}): " + "; ".join(result["reasons"]))
-    return result
+def _run(ctx: typer.Context, selected: list[str], run: Path | None, pairs: list[str] | None,
+         course: Path | None = None, base: str | None = None) -> None:
+    """The stages through adapters/stages.py (as scripts/train_adapter.py runs them); exit 2 on a failed gate."""
+    settings, configs, paths = _prepare(ctx, run, pairs)
+    if base:
+        configs.train.base = base
+    if len(selected) > 1:
+        for line in plan(selected, configs, paths):
+            typer.echo(line)
+    result = run_stages(selected, settings, configs, paths, course, say=typer.echo,
+                        progress=lambda line: typer.echo(line, err=True))
+    if result is not None and not result["passed"]:
+        raise typer.Exit(EXIT_GATE_FAILED)
 
 
 @adapter_app.command("dataset")
 def dataset_command(ctx: typer.Context, course: CourseOption = None, run: RunOption = None,
                     set_: SetOption = None) -> None:
     """Build training data (RAFT-style, the pipeline's own prompt format) and a held-out split."""
-    settings, configs, paths = _prepare(ctx, run, set_)
-    _dataset(settings, configs, paths, course)
-
-
-def _write(settings, configs: Configs, run: RunPaths) -> dict:
-    from .writer import write_stage
-
-    summary = write_stage(run.dataset, run.written, configs.write, settings,
-                          lambda made, verdicts: err.print(f"[dim]written {made}: {dict(verdicts)}[/]"))
-    w = summary["written"]
-    out.print(f"written: {w['train_written']} of {w['train']} training examples by {configs.write.write_model} "
-              f"(verdicts {w['verdicts']['train']}) → {run.written}")
-    return summary
+    _run(ctx, ["dataset"], run, set_, course)
 
 
 @adapter_app.command("write")
 def write_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
     """A stronger model writes the training answers (-s write_model=…); answers failing the checks are dropped."""
-    settings, configs, paths = _prepare(ctx, run, set_)
-    _write(settings, configs, paths)
+    _run(ctx, ["write"], run, set_)
 
 
 @adapter_app.command("train")
 def train_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
     """Train a LoRA adapter on the run's dataset, or its written answers (resumes from its last checkpoint)."""
-    from .train import train
-    from .writer import training_data
-
-    settings, configs, paths = _prepare(ctx, run, set_)
-    report = train(training_data(paths.dataset, paths.written), paths.adapter, configs.train, settings.models_dir)
-    out.print(f"adapter: {report['steps_done']} steps, {report['seconds_per_step']} s/step, val loss "
-              f"{report['first_val_loss']} → {report['final_val_loss']} → {paths.adapter}")
+    _run(ctx, ["train"], run, set_)
 
 
 @adapter_app.command("merge")
 def merge_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
     """Merge the adapter (at -s lora_scale=…, default 1) into the base; save safetensors + tokenizer + template."""
-    from .merge import merge
-
-    _, configs, paths = _prepare(ctx, run, set_)
-    merge(paths.adapter, paths.merged, configs.merge)
-    out.print(f"merged (adapter ×{configs.merge.lora_scale:g}) → {paths.merged}")
+    _run(ctx, ["merge"], run, set_)
 
 
 @adapter_app.command("export")
 def export_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
     """Convert to GGUF with llama.cpp's vendored converter, quantize, write the manifest."""
-    from .export import export
-
-    settings, configs, paths = _prepare(ctx, run, set_)
-    gguf = export(paths.merged, paths.gguf, configs.export, settings.n_threads or 0)
-    out.print(f"GGUF ({configs.export.quantization}) → {gguf}")
+    _run(ctx, ["export"], run, set_)
 
 
 @adapter_app.command("gate")
 def gate_command(ctx: typer.Context, run: RunOption = None, set_: SetOption = None) -> None:
     """Base vs merged vs quantized on the same answer metrics as `coursebot eval`; exit 2 when it fails."""
-    settings, configs, paths = _prepare(ctx, run, set_)
-    if not _gate(settings, configs, paths)["passed"]:
-        raise typer.Exit(EXIT_GATE_FAILED)
+    _run(ctx, ["gate"], run, set_)
 
 
 @adapter_app.command("run")
@@ -163,22 +101,8 @@ def run_command(ctx: typer.Context, course: CourseOption = None,
                 base: Annotated[str | None, typer.Option(help="base model (GGUF name/path or HF id)")] = None,
                 run: RunOption = None, set_: SetOption = None) -> None:
     """All stages: dataset → (write, when -s write_model=… is given) → train → merge → export → gate."""
-    from .export import export
-    from .merge import merge
-    from .train import train
-    from .writer import training_data
-
-    settings, configs, paths = _prepare(ctx, run, set_)
-    if base:
-        configs.train.base = base
-    _dataset(settings, configs, paths, course)
-    if configs.write.write_model:
-        _write(settings, configs, paths)
-    train(training_data(paths.dataset, paths.written), paths.adapter, configs.train, settings.models_dir)
-    merge(paths.adapter, paths.merged, configs.merge)
-    export(paths.merged, paths.gguf, configs.export, settings.n_threads or 0)
-    if not _gate(settings, configs, paths)["passed"]:
-        raise typer.Exit(EXIT_GATE_FAILED)
+    writes = any(p.partition("=")[0].strip() == "write_model" and p.partition("=")[2].strip() for p in set_ or [])
+    _run(ctx, [s for s in ALL_STAGES if s != "write" or writes], run, set_, course, base)
 
 
 @adapter_app.command("use")
@@ -234,7 +158,8 @@ def speed_command(ctx: typer.Context, run: RunOption = None,
 def status_command(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The active tuned model and its manifest (provenance, gate, evaluation)."""
     from .active import read_active
-    from .gate import describe_gains, gains
+    from .gate import gains
+    from .report import describe_gains
 
     active = read_active(ctx.obj.resolved_data_dir)
     info: dict = {"active": active}

@@ -12,8 +12,9 @@ Its primary criterion is the headline score (`knowledge.evaluation.outcomes`: on
 / missed / wrong, score = correct − wrong): the form that would serve (`quantized`, or `lora` — see
 GateConfig.serve) must beat the base's score on every evaluation set (by more than `min_gain`), each set large
 enough (`min_heldout`, `min_public`), with the item-by-item comparison recorded (changes each way, exact sign
-test). It also fails when the served form is more than `max_drop` below `merged` on citation precision or
-abstention (what quantization may cost), or when a chat template is missing or differs from the training one.
+test; adapters/report.py describes them). It also fails when the served form is more than `max_drop` below
+`merged` on citation precision or abstention (what quantization may cost), or when a chat template is missing or
+differs from the training one.
 
 The base GGUF's answers do not depend on the run: they are kept in DATA_DIR/gate-base/ under a key of
 everything that shapes them (the base's hash, the items, the index, the prompt shape, context and threads,
@@ -143,18 +144,6 @@ def gains(evaluation: dict, served: str) -> dict:
         improves = bool(per_set) and all(all(d >= 0 for d in ds.values()) and any(d > 0 for d in ds.values())
                                          for ds in per_set.values())
     return {"vs_base": per_set, "improves": improves, "paired": compared}
-
-
-def describe_gains(g: dict, served: str) -> str:
-    """For people: 'lora vs base: heldout score +0.120, citation_precision +0.100 …', then one line per set
-    comparing the two item by item."""
-    if not g["vs_base"]:
-        return "no base GGUF to compare the tuning with"
-    sets = "; ".join(f"{name} " + ", ".join(f"{m} {d:+.3f}" for m, d in ds.items())
-                     for name, ds in g["vs_base"].items())
-    head = f"{served} vs base: {sets} — " + ("the tuning improves on the base" if g["improves"]
-                                             else "the tuning does NOT improve on the base")
-    return "\n".join([head, *(f"{name}: {line}" for name, line in g.get("paired", {}).items())])
 
 
 @dataclass

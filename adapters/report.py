@@ -1,10 +1,12 @@
-"""What people read: the loss curve (PNG) and the base vs merged vs quantized vs runtime-LoRA table."""
+"""What people read: the loss curve (PNG), the base vs merged vs quantized vs runtime-LoRA table, the gate's
+verdict."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 SYSTEMS = ("base", "merged", "quantized", "lora")
+OUTCOMES = ("score", "correct", "missed", "wrong")  # the headline first (knowledge/evaluation/outcomes.py)
 METRICS = ("citation_precision", "citation_recall", "key_facts", "abstention", "false_abstention",
            "words_per_answer", "total_p50_ms", "n")
 
@@ -38,12 +40,46 @@ def plot_losses(train: list[list[float]], val: list[list[float]], path: Path) ->
 
 
 def side_by_side(evaluation: dict) -> list[list[str]]:
-    """Rows [eval set, metric, base, merged, quantized, lora] for the gate's table."""
+    """Rows [eval set, metric, base, merged, quantized, lora] for the gate's table: the headline outcome shares
+    and score first, then the component metrics."""
     rows = []
     for name, systems in evaluation.items():
+        for metric in OUTCOMES:
+            rows.append([name, metric, *(_fmt(metric, (systems.get(s, {}).get("outcomes") or {}).get(metric))
+                                         for s in SYSTEMS)])
         for metric in METRICS:
             rows.append([name, metric, *(_fmt(metric, systems.get(s, {}).get(metric)) for s in SYSTEMS)])
     return rows
+
+
+def describe_gains(g: dict, served: str) -> str:
+    """For people: 'lora vs base: heldout score +0.120, citation_precision +0.100 …', then one line per set
+    comparing the two item by item."""
+    if not g["vs_base"]:
+        return "no base GGUF to compare the tuning with"
+    sets = "; ".join(f"{name} " + ", ".join(f"{m} {d:+.3f}" for m, d in ds.items())
+                     for name, ds in g["vs_base"].items())
+    head = f"{served} vs base: {sets} — " + ("the tuning improves on the base" if g["improves"]
+                                             else "the tuning does NOT improve on the base")
+    return "\n".join([head, *(f"{name}: {line}" for name, line in g.get("paired", {}).items())])
+
+
+def gate_lines(result: dict, run_root: Path) -> list[str]:
+    """The gate's result as text: the table, which base answers were reused, the gains, the verdict."""
+    header = ("eval set", "metric", "base", "merged", "quantized", "base+LoRA")
+    widths = (10, 20, 8, 8, 10, 10)
+    lines = [""] + [" ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in
+                             enumerate(zip(row, widths, strict=True)))
+                    for row in [header, *side_by_side(result["evaluation"])]]
+    lines += [f"{name}: the base's answers reused from its evaluation of {when} (same model, items, index and code)"
+              for name, when in result["base_reused"].items()]
+    lines += ["", describe_gains(result["gains"], result["served"]), ""]
+    served = f"{result['served']} vs merged"
+    if result["passed"]:
+        lines.append(f"gate passed ({served}): `coursebot adapter use {run_root}` serves it")
+    else:
+        lines.append(f"gate FAILED ({served}): " + "; ".join(result["reasons"]))
+    return lines
 
 
 def _fmt(metric: str, value) -> str:

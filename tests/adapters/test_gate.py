@@ -5,7 +5,8 @@ import pytest
 
 import adapters.gate
 from adapters.errors import AdapterError
-from adapters.gate import balanced, base_key, decide, describe_gains, gains, served_form
+from adapters.gate import balanced, base_key, decide, gains, served_form
+from adapters.report import describe_gains
 from knowledge.answer.answerer import AnswerSettings
 from knowledge.evaluation.metrics import QAItem
 
@@ -125,18 +126,6 @@ def test_the_paired_comparison_is_recorded_per_set():
     g = gains(e, "quantized")
     assert g["paired"]["heldout"].startswith("quantized vs base on the same 3 items: 2 better, 0 worse")
     assert describe_gains(g, "quantized").splitlines()[1].startswith("heldout: quantized vs base")
-
-
-def test_the_side_by_side_table_has_a_row_per_metric_and_a_column_per_form():
-    from adapters.report import METRICS, side_by_side
-
-    e = {"heldout": {"base": {"citation_precision": 0.5, "words_per_answer": 41.25, "total_p50_ms": 9123.4, "n": 40},
-                     "lora": {"citation_precision": 0.625, "abstention": None}}}
-    rows = {row[1]: row for row in side_by_side(e)}
-    assert list(rows) == list(METRICS) and all(row[0] == "heldout" for row in rows.values())
-    assert rows["citation_precision"][2:] == ["0.500", "—", "—", "0.625"]
-    assert rows["words_per_answer"][2] == "41.2" and rows["total_p50_ms"][2] == "9123" and rows["n"][2] == "40"
-    assert rows["abstention"][5] == "—"  # no unanswerable item in the set
 
 
 def test_the_bases_key_changes_with_anything_its_answers_depend_on(tmp_path, monkeypatch):

@@ -52,7 +52,8 @@ from tests.conftest import MODELS_DIR, SHARED, TINY_MODEL  # noqa: E402
 OPTIONS = [f"base={TINY_MODEL}", "max_steps=1", "batch_size=1", "grad_accum=2", "lora_r=4", "lora_alpha=8",
            "threads=2", "eval_interval=10", "checkpoint_interval=1", "keep_checkpoints=1", "val_max_examples=1",
            "heldout_share=0.3", "offtopic=8", "limit=2", "eval_sets=", "max_drop=1.0",
-           "min_gain=-3", "min_heldout=0",  # the score criterion off: one step of the tiny model gains nothing "quantization=Q4_K_M",
+           "min_gain=-3", "min_heldout=0",  # the score criterion off: one step of the tiny model gains nothing
+           "quantization=Q4_K_M",
            f"write_model={TINY_MODEL}", "write_limit=3", "write_val=1", "write_max_tokens=24",
            "write_keep_templates=true"]
 
@@ -229,6 +230,20 @@ def adapter_cli(settings) -> typer.Typer:
 
     register(app)
     return app
+
+
+def test_the_gate_command_prints_the_table_and_the_verdict_and_exits_by_it(done):
+    # a gate allowing no drop at all fails on the same run: exit 2, the table and the reasons printed
+    kept = {p: p.read_bytes() for p in (done.run.gguf / MANIFEST, done.run.gguf / "gate.json")}
+    strict = CliRunner().invoke(adapter_cli(done.settings), ["adapter", "gate", "--run", str(done.run.root),
+                                                             *(f"-s{o}" for o in OPTIONS), "-smax_drop=-1"])
+    for path, data in kept.items():  # the run's passed gate back, for the tests below
+        path.write_bytes(data)
+    assert strict.exit_code == 2, (strict.exit_code, strict.output, strict.exception)
+    rows = [line.split() for line in strict.stdout.splitlines() if line.startswith("heldout ")]
+    assert [r[1] for r in rows[:4]] == ["score", "correct", "missed", "wrong"] and all(len(r) == 6 for r in rows)
+    assert "the base's answers reused" in strict.stdout and "lora vs base on the same 2 items" in strict.stdout
+    assert strict.stdout.rstrip().splitlines()[-1].startswith("gate FAILED (lora vs merged): heldout: ")
 
 
 def test_use_switches_the_generator_and_status_reads_the_manifest(done):
