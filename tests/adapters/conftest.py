@@ -1,6 +1,10 @@
-"""Chunks as the retriever returns them, for the dataset builder's unit tests; sleeping OpenMP threads."""
+"""Chunks as the retriever returns them, for the dataset builder's unit tests; sleeping OpenMP threads; the
+`coursebot adapter` app on given settings."""
+
+import typer
 
 from adapters.base_model import prefer_passive_threads
+from adapters.cli import register
 from knowledge.retrieval import Hit
 
 prefer_passive_threads()  # at collection, before torch or llama.cpp is loaded (see its docstring)
@@ -28,3 +32,15 @@ def course() -> list[Hit]:
             chunk("c-schedule", SCHEDULE, "Información general", "programa.md"),
             chunk("c-knn", KNN, "Entrenamiento del KNN", "Semana 01/Taller 1.ipynb", 2),
             chunk("c-gradient", GRADIENT, "Descenso del gradiente", page=7)]
+
+
+def adapter_cli(settings) -> typer.Typer:
+    """`coursebot adapter …` on these settings."""
+    app = typer.Typer()
+
+    @app.callback()
+    def main(ctx: typer.Context):
+        ctx.obj = settings
+
+    register(app)
+    return app

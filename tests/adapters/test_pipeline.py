@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("transformers")
 
-import typer  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from adapters.artifacts import (  # noqa: E402
@@ -33,7 +32,6 @@ from adapters.artifacts import (  # noqa: E402
     read_jsonl,
     sha256_file,
 )
-from adapters.cli import register  # noqa: E402
 from adapters.config import parse_overrides  # noqa: E402
 from adapters.dataset import make_dataset  # noqa: E402
 from adapters.export import export, file_type_of, gguf_facts  # noqa: E402
@@ -47,6 +45,7 @@ from knowledge.answer.prompt import PromptShape, system_prompt  # noqa: E402
 from knowledge.core import Knowledge  # noqa: E402
 from knowledge.evaluation.metrics import items_digest, load_items  # noqa: E402
 from knowledge.settings import Settings  # noqa: E402
+from tests.adapters.conftest import adapter_cli  # noqa: E402
 from tests.conftest import MODELS_DIR, SHARED, TINY_MODEL  # noqa: E402
 
 OPTIONS = [f"base={TINY_MODEL}", "max_steps=1", "batch_size=1", "grad_accum=2", "lora_r=4", "lora_alpha=8",
@@ -218,18 +217,6 @@ def test_the_bases_answers_are_measured_once_and_reused_by_the_next_gate(done):
     assert sorted(r["system"] for r in rows) == sorted(["base", "merged", "quantized", "lora"] * 2)
     base_rows = [r for r in rows if r["system"] == "base"]
     assert all(r["id"].startswith("heldout-") and "raw_answer" in r for r in base_rows)
-
-
-def adapter_cli(settings) -> typer.Typer:
-    """`coursebot adapter …` on these settings."""
-    app = typer.Typer()
-
-    @app.callback()
-    def main(ctx: typer.Context):
-        ctx.obj = settings
-
-    register(app)
-    return app
 
 
 def test_the_gate_command_prints_the_table_and_the_verdict_and_exits_by_it(done):

@@ -4,14 +4,13 @@ pipeline order, and the same artifacts and lines from `coursebot adapter` as fro
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from adapters.artifacts import DATASET_CONFIG, TRAIN, RunPaths, read_jsonl
-from adapters.cli import register
 from adapters.config import Configs, TrainConfig, as_dict, parse_overrides
 from adapters.errors import ArtifactMissing, ConfigError
 from adapters.stages import ALL_STAGES, check, plan, run_stages
+from tests.adapters.conftest import adapter_cli
 
 
 def test_the_stage_list_is_checked_before_any_work(tmp_path):
@@ -47,17 +46,6 @@ def test_stages_run_in_pipeline_order_whatever_order_they_are_named(tmp_path, se
         run_stages(["gate", "merge"], settings, Configs(), RunPaths(tmp_path / "run"), say=said.append)
     assert said == [] and not (tmp_path / "run" / "merged").exists()
     assert ALL_STAGES.index("merge") < ALL_STAGES.index("gate")
-
-
-def adapter_cli(settings) -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main(ctx: typer.Context):
-        ctx.obj = settings
-
-    register(app)
-    return app
 
 
 def test_the_cli_and_run_stages_build_the_same_dataset_and_say_the_same(tmp_path, settings, sample_course):
