@@ -12,6 +12,9 @@ ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DG
 RUN pip wheel --no-cache-dir --wheel-dir /wheels . llama-cpp-python==0.3.36
 
 FROM python:3.11-slim
+# OCR of scanned pages, slide images and students' photos (voice notes need only the Whisper folder in /models)
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 coursebot && mkdir -p /data /models && chown coursebot /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels

@@ -40,6 +40,7 @@ from bench.measure import (
     search_latencies,
     synthetic_collection,
 )
+from bench.media import bench_media
 from bench.report import HEADER, Figure, at_most, render_row, write_report
 from knowledge.cli import progress_bar, settings_from
 from knowledge.core import Knowledge
@@ -194,6 +195,7 @@ def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: lis
     section("answers", lambda: bench_answers(kb.answerer, asked, lambda line: print(line, file=sys.stderr)))
     section("throughput", lambda: bench_throughput(kb.answerer, asked, plan.concurrent))
     section("rss", lambda: [bot_rss(kb, questions[: plan.rss_questions])])
+    section("media", lambda: bench_media(kb, asked))
 
 
 # -- peak RSS of the bot, in a child process ------------------------------------------------------------------

@@ -29,7 +29,7 @@ from knowledge.store import ChunkStore
 
 from .report import Figure, at_least, at_most, fmt, percentile
 
-SECTIONS = ("ingest", "retrieval", "synthetic", "answers", "throughput", "rss")
+SECTIONS = ("ingest", "retrieval", "synthetic", "answers", "throughput", "rss", "media")  # media: bench/media.py
 Log = Callable[[str], None]
 
 

@@ -26,7 +26,7 @@ from knowledge.errors import GeneratorUnavailable
 
 from . import materials
 from .context import BotData, CourseContext, Services
-from .handlers import access, admin, escalation, feedback, questions, students, uploads
+from .handlers import access, admin, escalation, feedback, media, questions, students, uploads
 from .handlers.access import staff_only
 from .handlers.errors import handle_error, redact
 from .jobs import schedule_refresh
@@ -110,6 +110,8 @@ def add_handlers(application: Application) -> None:
                                            & filters.ChatType.PRIVATE,
                                            staff_only(escalation.relay_staff_reply, quiet=True)))
     application.add_handler(MessageHandler(questions.QUESTION, questions.answer_question), group=1)
+    application.add_handler(MessageHandler(questions.PHOTO, media.read_photo), group=1)
+    application.add_handler(MessageHandler(questions.VOICE, media.read_voice), group=1)
     application.add_handler(MessageHandler(questions.UNREADABLE, questions.cannot_read), group=1)
 
     application.add_error_handler(handle_error)

@@ -9,7 +9,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from knowledge.core import Knowledge
@@ -41,6 +41,7 @@ class Installed:
     doc_id: str
     status: str  # added | changed | duplicate
     chunks: int
+    unreadable: list[int] = field(default_factory=list)  # scanned pages OCR could not read (left out)
 
 
 def document_path(materials_dir: Path, doc_id: str) -> Path | None:
@@ -115,7 +116,8 @@ def install(knowledge: Knowledge, staged: Path, materials_dir: Path) -> Installe
                 raise
     finally:
         discard(staged)
-    return Installed(doc_id, "changed" if outcome.status == "changed" else "added", outcome.chunks)
+    return Installed(doc_id, "changed" if outcome.status == "changed" else "added", outcome.chunks,
+                     outcome.unreadable)
 
 
 def _keep_copy(path: Path, copy: Path) -> None:

@@ -19,10 +19,12 @@ from .answer.prompt import PromptShape
 from .embedding import embedder_id, make_embedder
 from .errors import StoreUnavailable
 from .ingest.indexer import Indexer
+from .ingest.ocr import OcrLimits
 from .registry import make_sessionmaker
 from .retrieval import Retriever
 from .server import WeaviateServer
 from .settings import Settings
+from .speech import Transcriber
 from .store import ChunkStore, connect
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,18 @@ class Knowledge:
     def indexer(self) -> Indexer:
         s = self.settings
         return Indexer(self.store, self.embedder, self.sessions, s.chunk_size, s.chunk_overlap,
-                       s.max_file_bytes, s.max_pages, s.max_chunks_per_file)
+                       s.max_file_bytes, s.max_pages, s.max_chunks_per_file, self.ocr_limits)
+
+    @property
+    def ocr_limits(self) -> OcrLimits:
+        """How scans, slide images and students' photos are read (knowledge.ingest.ocr)."""
+        return OcrLimits(languages=self.settings.ocr_languages, min_confidence=self.settings.ocr_min_confidence)
+
+    @cached_property
+    def transcriber(self) -> Transcriber:
+        """Voice notes to text; the model loads on the first voice note."""
+        s = self.settings
+        return Transcriber(s.model_path(s.speech_model), s.n_threads or 0, s.voice_max_seconds)
 
     @property
     def retriever(self) -> Retriever:

@@ -39,6 +39,7 @@ class Hit:
     score: float
     text: str
     similarity: float | None = None  # cosine of the chunk's vector to the question's
+    ocr: int = 0  # the text was read from a scan or an image by OCR, with this mean confidence (0 = it was not)
 
     @property
     def location(self) -> str:
@@ -46,17 +47,21 @@ class Hit:
 
     @property
     def label(self) -> str:
-        """'Clase 27, págs. 9–10' — how a citation names this chunk."""
-        return ", ".join(p for p in (self.title, self.location) if p)
+        """'Clase 27, págs. 9–10' — how a citation names this chunk ('… (OCR)' when read from a scan)."""
+        label = ", ".join(p for p in (self.title, self.location) if p)
+        return f"{label} (OCR)" if self.ocr else label
 
     def provenance(self) -> dict:
-        """The documented JSON shape: file, title, and page | pages | slide | slides | cell | cells."""
+        """The documented JSON shape: file, title, page | pages | slide | slides | cell | cells, and
+        ocr_confidence when the text was read by OCR."""
         out: dict = {"file": self.file, "title": self.title}
         if self.loc_kind:
             if self.loc_start == self.loc_end:
                 out[self.loc_kind] = self.loc_start
             else:
                 out[self.loc_kind + "s"] = [self.loc_start, self.loc_end]
+        if self.ocr:
+            out["ocr_confidence"] = self.ocr
         return out
 
     def to_dict(self) -> dict:
@@ -104,5 +109,6 @@ class Retriever:
                 similarity = float(sum(a * b for a, b in zip(embedding, node.embedding, strict=False)))
             hits.append(Hit(node.node_id, m.get("file", ""), m.get("title", ""), m.get("section", ""),
                             m.get("loc_kind", ""), int(m.get("loc_start") or 0), int(m.get("loc_end") or 0),
-                            int(m.get("week") or 0), float(score), node.get_content(), similarity))
+                            int(m.get("week") or 0), float(score), node.get_content(), similarity,
+                            int(m.get("ocr") or 0)))
         return hits

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     hybrid_alpha: float = Field(0.5, ge=0.0, le=1.0, description="1 = vectors only, 0 = BM25 only")
     max_file_mb: float = Field(20.0, description="largest file accepted for ingestion")
     max_pages: int = Field(2000, description="largest PDF/PPTX accepted, in pages or slides")
+    ocr_languages: str = Field("spa+eng", description="Tesseract languages for scans, slide images and photos")
+    ocr_min_confidence: float = Field(60.0, ge=0, le=100, description="mean OCR word confidence (0–100) below "
+                                      "which a page or photo counts as unreadable")
+    speech_model: str = Field("whisper-base", description="CTranslate2 Whisper folder (in MODELS_DIR, or a path) "
+                              "that transcribes voice notes")
+    voice_max_seconds: float = Field(60.0, gt=0, description="longest voice note transcribed, in seconds")
     max_chunks_per_file: int = Field(5000, description="most fragments one file may produce (a 20 MB text "
                                      "file would otherwise embed for hours)")
 

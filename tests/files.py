@@ -123,3 +123,72 @@ def all_formats(folder: Path) -> dict[str, Path]:
         "text": text(folder / "notas.txt", "El examen final es el 12 de diciembre a las 9:00.\n"),
         "csv": text(folder / "notas.csv", "estudiante,nota\nAna,4.5\nLuis,3.8\n"),
     }
+
+
+# -- images, scans and voice notes (read by OCR and Whisper) ---------------------------------------------------
+def text_image(text: str, width: int = 1400, size: int = 34, noise: float = 0.0, blur: float = 0.0):
+    """A PIL image of `text` as a scanner or a phone would see it (bench/media.py renders it), optionally noised
+    and blurred."""
+    import random
+
+    from PIL import ImageFilter
+
+    from bench.media import render_text
+
+    image = render_text(text, width, size)
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    if noise:
+        rng = random.Random(7)
+        pixels = image.load()
+        for _ in range(int(noise * image.width * image.height)):
+            x, y = rng.randrange(image.width), rng.randrange(image.height)
+            pixels[x, y] = rng.choice((0, 255))
+    return image
+
+
+def image_file(path: Path, image, fmt: str = "PNG") -> Path:
+    image.save(path, format=fmt)
+    return path
+
+
+def scanned_pdf(path: Path, pages: list) -> Path:
+    """A PDF whose pages are each a str (a text layer) or a PIL image (a scan: no text layer)."""
+    import io
+
+    from fpdf import FPDF
+
+    doc = FPDF()
+    doc.set_auto_page_break(False)
+    for page in pages:
+        doc.add_page()
+        if isinstance(page, str):
+            doc.set_font("Helvetica", "", 12)
+            doc.multi_cell(0, 7, page.encode("latin-1", "replace").decode("latin-1"))
+        else:
+            buf = io.BytesIO()
+            page.save(buf, format="PNG")
+            doc.image(buf, x=0, y=0, w=210)
+    doc.output(str(path))
+    return path
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG that claims `width` × `height` pixels: a decompression bomb for any decoder that trusts it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def voice_note(text: str, voice: str = "es", seconds_of_silence: float = 0.0) -> bytes:
+    """`text` spoken by espeak-ng (Debian), encoded as Telegram encodes voice notes: OGG/Opus, mono, 48 kHz."""
+    from bench.media import speak
+
+    return speak(text, voice, seconds_of_silence)

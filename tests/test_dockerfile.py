@@ -48,6 +48,7 @@ def test_multi_stage_non_root_with_volumes_and_a_healthcheck():
     assert build[0][1].startswith("python:3.11") and runtime[0][1].startswith("python:3.11")
     final = dict(runtime)
     assert final["USER"] not in ("root", "0")
+    assert any(op == "RUN" and "tesseract-ocr-spa" in args for op, args in runtime)  # photos and scans are read
     assert set(exec_form(final["VOLUME"])) == {"/data", "/models"}
     env = dict(pair.split("=", 1) for pair in shlex.split(final["ENV"]))
     assert env["COURSEBOT_DATA_DIR"] == "/data" and env["COURSEBOT_MODELS_DIR"] == "/models"

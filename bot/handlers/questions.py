@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from concurrent.futures import Executor
+from dataclasses import replace
 
 from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatAction, ChatType
@@ -44,14 +44,26 @@ FOR_US = filters.UpdateType.MESSAGE & (filters.ChatType.PRIVATE | ADDRESSED_TO_B
 # What the bot answers: new text messages, and the caption of anything else a student sends (a captioned question
 # is a question), in private chats or addressed to it in groups. An admin's captioned upload never gets here.
 QUESTION = FOR_US & ((filters.TEXT & ~filters.COMMAND) | filters.CAPTION)
-# What it cannot read yet: media without a caption. They get a short message saying what it reads.
+# Photos and voice notes are read (bot/handlers/media.py), with their caption as the question; what the bot cannot
+# read (stickers, videos, locations, polls… and a student's document without a caption) gets a short message.
+PHOTO = FOR_US & filters.PHOTO
+VOICE = FOR_US & (filters.VOICE | filters.AUDIO)
+QUESTION = FOR_US & ((filters.TEXT & ~filters.COMMAND) | (filters.CAPTION & ~filters.PHOTO & ~filters.VOICE
+                                                           & ~filters.AUDIO))
 UNREADABLE = FOR_US & ~filters.TEXT & ~filters.CAPTION & (
-    filters.PHOTO | filters.VOICE | filters.AUDIO | filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION
-    | filters.Sticker.ALL | filters.Document.ALL | filters.LOCATION | filters.VENUE | filters.POLL
-    | filters.CONTACT | filters.Dice.ALL)
-ASKED = QUESTION | UNREADABLE  # what counts against a student's rate limit
-CANNOT_READ = ("🙂 Todavía no puedo leer fotos, notas de voz, stickers ni otros adjuntos. Escríbeme tu pregunta "
-               "como texto (o ponla como pie de foto) y la busco en los materiales del curso.")
+    filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION | filters.Sticker.ALL | filters.Document.ALL
+    | filters.LOCATION | filters.VENUE | filters.POLL | filters.CONTACT | filters.Dice.ALL)
+ASKED = QUESTION | UNREADABLE | PHOTO | VOICE  # what counts against a student's rate limit
+READS = ("Puedo leer mensajes de texto, fotos (de una diapositiva, la pizarra o un ejercicio; pon tu pregunta como "
+         "pie de foto) y notas de voz de hasta {seconds} s.")
+CANNOT_READ = {  # what was sent → a friendly first line; READS follows
+    "sticker": "😄 ¡Lindo sticker! Pero no sé leerlo.", "animation": "😄 Los GIF no los sé leer.",
+    "video": "🎬 Todavía no puedo ver videos.", "video_note": "🎬 Todavía no puedo ver videos.",
+    "location": "📍 Recibí una ubicación, pero no me sirve para buscar en el curso.",
+    "venue": "📍 Recibí un lugar, pero no me sirve para buscar en el curso.",
+    "poll": "📊 No respondo encuestas.", "contact": "👤 Recibí un contacto, pero no me sirve para buscar en el curso.",
+    "dice": "🎲 ¡Buena tirada! Pero eso no lo sé leer.",
+}
 STUDENT_DOCUMENT = ("📄 Solo el equipo docente puede agregar documentos al curso. Si tienes una pregunta sobre "
                     "este archivo, escríbemela como texto (o como pie del archivo).")
 TOO_LONG = "✂️ Tu pregunta es demasiado larga para responderla bien: {why} Resúmela en pocas líneas, por favor."
@@ -80,11 +92,17 @@ async def stream_answer(knowledge: Knowledge, question: str, history: list[tuple
 
 async def answer_question(update: Update, context: CourseContext) -> None:
     """Answer a student's question from the course materials, with citations."""
-    message, user, chat = update.message, update.effective_user, update.effective_chat
+    message = update.message
     question = question_text(message.text or message.caption or "", context.bot.username)
     if not question:
         await message.reply_html(HOW_TO_ASK)
         return
+    await answer(update, context, question)
+
+
+async def answer(update: Update, context: CourseContext, question: str) -> None:
+    """Answer `question` (typed, or read from a photo or a voice note) in reply to the update's message."""
+    message, user, chat = update.message, update.effective_user, update.effective_chat
     services = context.services
     try:  # before anything is shown or remembered: a question too long to answer never enters the history
         await services.blocking(context.knowledge.answerer.check_question, question)
@@ -115,7 +133,15 @@ async def answer_question(update: Update, context: CourseContext) -> None:
         conversations.add(chat.id, user.id, question, result.answer)
 
 
+def cannot_read_text(message: Message, voice_seconds: float) -> str:
+    """What the bot says to something it cannot read: a line about what it got, then what it reads."""
+    if message.document is not None and message.animation is None:
+        return STUDENT_DOCUMENT
+    got = next((line for kind, line in CANNOT_READ.items() if getattr(message, kind, None) is not None),
+               "🙂 Eso no lo sé leer.")
+    return f"{got} {READS.format(seconds=f'{voice_seconds:g}')}"
+
+
 async def cannot_read(update: Update, context: CourseContext) -> None:
-    """A photo, voice note, sticker, document… without a caption: say what the bot can read."""
-    text = STUDENT_DOCUMENT if update.message.document is not None else CANNOT_READ
-    await update.message.reply_text(text)
+    """A sticker, video, location, poll, a student's document… without a caption: say what the bot can read."""
+    await update.message.reply_text(cannot_read_text(update.message, context.services.settings.voice_max_seconds))

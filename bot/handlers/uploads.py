@@ -68,5 +68,7 @@ async def _install_upload(update: Update, context: CourseContext) -> None:
     verb = "actualizado" if installed.status == "changed" else "agregado"
     log.info("admin %s uploaded %s (%s, %d chunks)", update.effective_user.id, installed.doc_id,
              installed.status, installed.chunks)
+    skipped = (f"\n⚠️ No pude leer (escaneadas, ilegibles) las págs. {', '.join(map(str, installed.unreadable))}: "
+               "quedaron fuera del índice." if installed.unreadable else "")
     await status.edit_text(f"✅ «{installed.doc_id}» {verb}: {installed.chunks} fragmentos indexados. "
-                           "Ya pueden preguntar sobre él.")
+                           f"Ya pueden preguntar sobre él.{skipped}")

@@ -26,7 +26,7 @@ CHUNKER_VERSION = 4  # bump when chunking changes what a file turns into: files 
 NODE_NAMESPACE = uuid.UUID("6f0c3f7e-25a4-4d8a-9a38-1c4b0a6d2f11")
 # metadata keys stored with every chunk (also the Weaviate schema in knowledge.store)
 META_KEYS = ("file", "title", "topic", "week", "section", "loc_kind", "loc_start", "loc_end",
-             "doc_version", "text_sha", "chunk_index", "ingested_at", "context")
+             "doc_version", "text_sha", "chunk_index", "ingested_at", "context", "ocr")
 _WEEK = re.compile(r"^(?:semana|week|sem)\s*0*(\d{1,2})\s*[_\-–: ]*(.*)$", re.IGNORECASE)
 
 
@@ -68,9 +68,10 @@ def make_nodes(units: list[Unit], info: DocInfo, chunk_size: int, chunk_overlap:
         pieces = [text] if len(text) <= chunk_size else splitter.split_text(text)
         locs = [u.loc for u in group if u.loc is not None]
         section = " / ".join(dict.fromkeys(u.section for u in group if u.section))
+        ocr = min((u.ocr for u in group if u.ocr), default=0)  # the least confident page read by OCR
         for piece in pieces:
             nodes.append(_node(piece, info, group[0].loc_kind, _piece_locs(piece, group, locs), section,
-                               len(nodes), now))
+                               len(nodes), now, ocr))
     return nodes
 
 
@@ -107,7 +108,7 @@ def _piece_locs(piece: str, group: list[Unit], locs: list[int]) -> tuple[int | N
 
 
 def _node(text: str, info: DocInfo, loc_kind: str | None, span: tuple[int | None, int | None],
-          section: str, index: int, now: str) -> TextNode:
+          section: str, index: int, now: str, ocr: int = 0) -> TextNode:
     context = " · ".join(p for p in (info.topic, info.title, section) if p)
     node_id = str(uuid.uuid5(NODE_NAMESPACE, f"{info.doc_id}\x00{info.sha256}\x00{index}"))
     metadata = {
@@ -115,7 +116,7 @@ def _node(text: str, info: DocInfo, loc_kind: str | None, span: tuple[int | None
         "section": section[:200], "loc_kind": loc_kind or "", "loc_start": span[0] or 0,
         "loc_end": span[1] or 0, "doc_version": info.sha256, "chunk_index": index,
         "text_sha": hashlib.sha256(f"{context}\n{text}".encode()).hexdigest(),
-        "ingested_at": now, "context": context,
+        "ingested_at": now, "context": context, "ocr": ocr,
     }
     node = TextNode(id_=node_id, text=text, metadata=metadata,
                     excluded_embed_metadata_keys=[k for k in META_KEYS if k != "context"],

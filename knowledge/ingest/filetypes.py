@@ -15,7 +15,9 @@ from ..errors import FileTooLarge, SourceUnreadable, UnsafePath, UnsupportedFile
 EXTENSIONS = {
     ".pdf": "pdf", ".pptx": "pptx", ".docx": "docx", ".md": "markdown", ".markdown": "markdown",
     ".html": "html", ".htm": "html", ".ipynb": "notebook", ".txt": "text", ".csv": "csv",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image",  # read by OCR
 }
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG; WebP is RIFF….WEBP
 ZIP_KINDS = {"docx": "word/document.xml", "pptx": "ppt/presentation.xml"}
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # an Office file that inflates beyond this is a zip bomb
 MAX_COMPRESSION_RATIO = 200
@@ -54,6 +56,9 @@ def sniff(path: Path, max_bytes: int) -> str:
             raise UnsupportedFileType(f"{name}: named .pdf but its content is not a PDF")
     elif kind in ZIP_KINDS:
         _check_office_zip(path, kind)
+    elif kind == "image":
+        if not (head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")):
+            raise UnsupportedFileType(f"{name}: named as an image but its content is not PNG, JPEG or WebP")
     else:
         _check_text(path, head, kind)
     return kind

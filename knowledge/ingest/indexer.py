@@ -15,6 +15,7 @@ reuse their stored vectors.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -36,9 +37,11 @@ from ..errors import (
 )
 from ..registry import Source, get_source, list_sources, utcnow, with_retry
 from ..store import ChunkStore
+from . import ocr as ocr_engine
 from .chunking import CHUNKER_VERSION, describe, make_nodes
 from .filetypes import EXTENSIONS, sha256_file, sniff
-from .readers import read_units
+from .ocr import OcrLimits
+from .readers import READERS_VERSION, read_units
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class ChangeReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # {"file", "error"}: failed in this run
     still_failing: list[dict] = field(default_factory=list)  # same bad version as last time, not re-read
+    unreadable: list[dict] = field(default_factory=list)  # {"file", "pages"}: indexed, but OCR could not read these
     chunks_written: int = 0
     chunks_embedded: int = 0
     seconds: float = 0.0
@@ -74,6 +78,14 @@ class FileOutcome:
     chunks: int = 0
     embedded: int = 0
     error: str | None = None
+    unreadable: list[int] = field(default_factory=list)  # image pages OCR could not read (not indexed)
+
+
+def failure_key(sha256: str) -> str:
+    """What a failed attempt depended on: the file's bytes, the chunker, the readers and whether OCR is installed;
+    a file is tried again when any of them changes."""
+    return hashlib.sha256(f"{sha256}\0{CHUNKER_VERSION}\0{READERS_VERSION}\0{ocr_engine.available()}".encode()
+                          ).hexdigest()
 
 
 def version_key(sha256: str, chunker: int) -> str:
@@ -105,6 +117,7 @@ class Indexer:
     max_file_bytes: int = 20 * 1024 * 1024
     max_pages: int = 2000
     max_chunks: int = 5000  # fragments per file; the stored-vector lookup reads at most 10,000
+    ocr: OcrLimits | None = field(default_factory=OcrLimits)  # None: scans and images are not read
 
     # -- one file ----------------------------------------------------------------------------------
     def ingest_file(self, path: Path, root: Path) -> FileOutcome:
@@ -125,11 +138,13 @@ class Indexer:
             if src.error:  # an earlier failed version was replaced by the indexed one again
                 self._record(doc_id, root, sha, src.kind, path.stat().st_size, src.chunk_count)
             return FileOutcome(doc_id, "unchanged", src.chunk_count)
-        if src and src.error_sha == sha:
+        if src and src.error_sha == failure_key(sha):
             return FileOutcome(doc_id, "still_failing", error=src.error)
         try:
             kind = sniff(path, self.max_file_bytes)
-            units = read_units(path, kind, self.max_pages)
+            units = read_units(path, kind, self.max_pages, self.ocr)
+            unreadable = [u.loc for u in units if u.unreadable]
+            units = [u for u in units if not u.unreadable]
             nodes = make_nodes(units, describe(doc_id, version_key(sha, CHUNKER_VERSION)), self.chunk_size,
                                self.chunk_overlap)
             if len(nodes) > self.max_chunks:
@@ -143,7 +158,10 @@ class Indexer:
         self.store.add(nodes)
         self.store.delete_doc(doc_id, keep_version=version_key(sha, CHUNKER_VERSION))
         self._record(doc_id, root, sha, kind, path.stat().st_size, len(nodes))
-        return FileOutcome(doc_id, "changed" if src and src.indexed else "added", len(nodes), embedded)
+        if unreadable:
+            log.warning("%s: indexed without pages %s, which OCR could not read", doc_id, unreadable)
+        return FileOutcome(doc_id, "changed" if src and src.indexed else "added", len(nodes), embedded,
+                           unreadable=unreadable)
 
     def _embed(self, nodes, previous_doc: str | None) -> int:
         """Attach embeddings, reusing stored vectors for chunks whose embedded text is unchanged."""
@@ -176,7 +194,7 @@ class Indexer:
             with self.sessions.begin() as s:
                 src = get_source(s, self.store.name, doc_id) or Source(collection=self.store.name, doc_id=doc_id,
                                                                         root=str(root))
-                src.error, src.error_sha = error, sha
+                src.error, src.error_sha = error, failure_key(sha)
                 s.add(src)
         with_retry(write)
 
@@ -253,6 +271,8 @@ class Indexer:
             getattr(report, outcome.status).append({"file": outcome.doc_id, "error": outcome.error})
         else:
             getattr(report, outcome.status).append(outcome.doc_id)
+        if outcome.unreadable:
+            report.unreadable.append({"file": outcome.doc_id, "pages": outcome.unreadable})
         if outcome.status in ("added", "changed"):
             report.chunks_written += outcome.chunks
             report.chunks_embedded += outcome.embedded

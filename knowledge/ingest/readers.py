@@ -1,7 +1,9 @@
 """Read a course file into units that keep their place: PDF pages, slides, notebook cells, sections.
 
 Each reader returns `Unit`s; `knowledge.ingest.chunking` turns them into LlamaIndex nodes. Parsers only run
-on files that `knowledge.ingest.filetypes.sniff` accepted.
+on files that `knowledge.ingest.filetypes.sniff` accepted. PDF pages without a text layer (scans) and slide
+images are read by OCR (`knowledge.ingest.ocr`); such a unit records its confidence, and a page OCR cannot read
+is kept as an empty, `unreadable` unit so the indexer can report it (it is never indexed).
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SourceUnreadable
+from . import ocr as ocr_engine
+from .ocr import OcrLimits
 
 log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 400  # text kept from a notebook cell's outputs
 MAX_CSV_ROWS = 300
 CSV_ROWS_PER_UNIT = 20
+SCANNED_PAGE_CHARS = 20  # a PDF page with less extracted text than this is read by OCR
+READERS_VERSION = 2  # bump when a reader reads more than before: files that failed are then tried again
 
 
 @dataclass
@@ -32,25 +38,37 @@ class Unit:
     loc_kind: str | None = None  # "page" | "slide" | "cell" | None
     loc: int | None = None
     section: str = ""
+    ocr: int = 0  # mean OCR word confidence (1–100) when the text was read from an image; 0 otherwise
+    unreadable: bool = False  # an image page OCR could not read: reported, never indexed
 
 
-def read_units(path: Path, kind: str, max_pages: int = 2000) -> list[Unit]:
+def read_units(path: Path, kind: str, max_pages: int = 2000, ocr: OcrLimits | None = OcrLimits()) -> list[Unit]:
+    """The file's units, including `unreadable` ones (empty); `ocr=None` reads no images."""
     reader = READERS[kind]
     try:
-        units = reader(path, max_pages) if kind in ("pdf", "pptx") else reader(path)
+        if kind == "pdf":
+            units = reader(path, max_pages, ocr)
+        elif kind == "image":
+            units = reader(path, ocr)
+        else:
+            units = reader(path, max_pages) if kind == "pptx" else reader(path)
     except SourceUnreadable:
         raise
     except Exception as e:  # parsers raise many types on malformed input; name the file and the cause
         raise SourceUnreadable(f"{path.name}: could not be read as {kind} ({type(e).__name__}: {e})") from e
-    units = [u for u in units if u.text.strip()]
-    if not units:
-        hint = " (a scanned PDF without a text layer?)" if kind == "pdf" else ""
+    units = [u for u in units if u.text.strip() or u.unreadable]
+    if not any(u.text.strip() for u in units):
+        if any(u.unreadable for u in units):
+            raise SourceUnreadable(f"{path.name}: no text found (no text layer, and OCR could not read it with "
+                                   "confidence: blank, drawings only, or a blurred scan?)")
+        hint = " (a scanned PDF, and OCR is not installed here: make setup installs tesseract-ocr)" if (
+            kind == "pdf" and (ocr is None or not ocr_engine.available())) else ""
         raise SourceUnreadable(f"{path.name}: no text found{hint}")
     return units
 
 
 # -- PDF: one unit per page ------------------------------------------------------------------------
-def read_pdf(path: Path, max_pages: int) -> list[Unit]:
+def read_pdf(path: Path, max_pages: int, ocr: OcrLimits | None = None) -> list[Unit]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -63,11 +81,34 @@ def read_pdf(path: Path, max_pages: int) -> list[Unit]:
         raise SourceUnreadable(f"{path.name}: damaged PDF ({e})") from e
     if n > max_pages:
         raise SourceUnreadable(f"{path.name}: {n} pages exceeds the limit of {max_pages}")
-    units = []
+    units, scanned = [], 0
     for i, page in enumerate(reader.pages, start=1):
         text = _clean(page.extract_text() or "")
-        units.append(Unit(text, "page", i, _first_line(text)))
+        if len(text) < SCANNED_PAGE_CHARS and ocr is not None and ocr_engine.available():
+            scanned += 1
+            if scanned > ocr.max_pages:
+                raise SourceUnreadable(f"{path.name}: more than {ocr.max_pages} scanned pages to read by OCR "
+                                       "(split the file, or add a text layer)")
+            units.append(_ocr_unit(ocr_engine.render_pdf_page(path, i - 1, ocr), f"{path.name} p. {i}", i, ocr))
+        else:
+            units.append(Unit(text, "page", i, _first_line(text)))
     return units
+
+
+# -- Images (PNG/JPEG/WebP: a photographed or exported slide): one page, read by OCR --------------------
+def read_image(path: Path, ocr: OcrLimits | None = None) -> list[Unit]:
+    if ocr is None or not ocr_engine.available():
+        raise SourceUnreadable(f"{path.name}: images are read by OCR, which is not installed here "
+                               "(make setup installs tesseract-ocr)")
+    return [_ocr_unit(ocr_engine.open_image(path.read_bytes(), path.name, ocr), path.name, 1, ocr)]
+
+
+def _ocr_unit(image, name: str, page: int, ocr: OcrLimits) -> Unit:
+    read = ocr_engine.read_image(image, name, ocr)
+    if not read.readable:
+        return Unit("", "page", page, "", unreadable=True)
+    text = _clean(read.text)
+    return Unit(text, "page", page, _first_line(text), ocr=read.score)
 
 
 # -- PPTX: one unit per slide, with the speaker notes ---------------------------------------------
@@ -225,7 +266,7 @@ def read_csv(path: Path) -> list[Unit]:
 
 READERS = {
     "pdf": read_pdf, "pptx": read_pptx, "docx": read_docx, "markdown": read_markdown, "html": read_html,
-    "notebook": read_notebook, "text": read_text, "csv": read_csv,
+    "notebook": read_notebook, "text": read_text, "csv": read_csv, "image": read_image,
 }
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.handlers.questions import STUDENT_DOCUMENT
+from knowledge.ingest.ocr import available as ocr_available
 from knowledge.registry import list_sources
+from tests import files
 from tests.bot.test_app import ADMIN, STUDENT, Harness, bot_settings, play, use_tiny_model
 from tests.files import encrypted_pdf, pdf
 
@@ -64,6 +66,29 @@ def test_an_uploaded_pdf_is_indexed_and_answers_cite_its_page(setup, tmp_path):
         await h.send_document(ADMIN, "copia.pdf", data)  # the same bytes under another name
         assert status(h)[-1].startswith("ℹ️ Ya tengo este archivo: es idéntico a «Clase 27.pdf»")
         assert stored(settings) == ["Clase 27.pdf"] and sources(kb) == ["Clase 27.pdf"]
+
+    play(settings, kb, scenario)
+
+
+@pytest.mark.skipif(not ocr_available(), reason="tesseract-ocr is not installed (make setup)")
+def test_a_scanned_pdf_and_a_slide_image_are_read_by_ocr_and_cited_with_their_page(setup, tmp_path):
+    settings, kb = setup
+    scan = files.text_image("El coeficiente de Matthews resume la\nmatriz de confusion en un numero.")
+    mush = files.text_image("pagina borrosa", size=9, noise=0.35, blur=1.6)
+    data = files.scanned_pdf(tmp_path / "Lectura 3.pdf", [PAGES[0], scan, mush]).read_bytes()
+    slide = files.image_file(tmp_path / "s.png", files.text_image("La curva ROC compara verdaderos\ny falsos "
+                                                                  "positivos.")).read_bytes()
+
+    async def scenario(h: Harness) -> None:
+        await h.send_document(ADMIN, "Lectura 3.pdf", data, mime_type="application/pdf")
+        assert status(h)[-1].startswith("✅ «Lectura 3.pdf» agregado: ")
+        assert status(h)[-1].endswith("⚠️ No pude leer (escaneadas, ilegibles) las págs. 3: quedaron fuera del "
+                                      "índice.")
+        await h.send_document(ADMIN, "diapositiva ROC.png", slide, mime_type="image/png")
+        assert status(h)[-1].startswith("✅ «diapositiva ROC.png» agregado: ") and "⚠️" not in status(h)[-1]
+        await h.send_text(STUDENT, "¿Qué resume el coeficiente de Matthews?")
+        answer = h.last(STUDENT)
+        assert answer["history"][1]["text"].startswith("🔎 Buscando en: Lectura 3, pág. 2 (OCR)"), answer["history"]
 
     play(settings, kb, scenario)
 

@@ -297,7 +297,8 @@ NOT_OFFICE = "but its content is not an Office document"
 BINARY = "text but the content is binary"
 UNSUPPORTED = "unsupported file type"
 ZIP_BOMB = "looks like a zip bomb"
-NO_TEXT = "no text found (a scanned PDF without a text layer?)"
+NO_TEXT = ("no text found (no text layer, and OCR could not read it with confidence: blank, drawings only, or a "
+           "blurred scan?)")  # pages without a text layer are read by OCR; these have nothing OCR can read
 LONG_STEM = "apuntes_" + "muy_largos_" * 30  # 338 characters: past any sane name
 EXTENSIONS = (".pdf", ".docx", ".pptx", ".md", ".markdown", ".html", ".htm", ".ipynb", ".txt", ".csv")
 

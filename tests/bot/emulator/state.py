@@ -197,6 +197,12 @@ class BotState(MediaDrivers):
             return [{**self._files[file_id], "chat_id": chat, "message_id": message_id}
                     for file_id, chat, message_id in self._uploads if chat_id in (None, chat)]
 
+    def file_bytes(self, file_id: str) -> bytes | None:
+        """What a download of `file_id` serves (a user's photo, voice note, document…), or None."""
+        with self._lock:
+            stored = self._files.get(file_id)
+            return None if stored is None else stored["data"]
+
     def commands(self, scope: dict | None = None, language_code: str = "") -> list[dict]:
         with self._lock:
             return copy.deepcopy(self._commands.get(self._scope_key(scope, language_code), []))

@@ -185,3 +185,42 @@ def test_remove_source(kb, sample_course, tmp_path):
     assert "programa.md" not in kb.store.chunk_counts()
     with pytest.raises(SourceNotFound):
         kb.indexer.remove("programa.md")
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed (make setup)")
+def test_a_scan_is_searchable_and_cited_by_page_and_its_unreadable_page_reported(kb, tmp_path):
+    course = tmp_path / "curso"
+    course.mkdir()
+    scan = files.text_image("La validación cruzada divide los datos\nen k particiones y promedia el error.")
+    mush = files.text_image("Pagina ilegible del escaneo original", size=9, noise=0.35, blur=1.6)
+    cover = "Portada de la lectura sobre evaluacion de modelos. " * 4  # long enough to be a chunk of its own
+    files.scanned_pdf(course / "Lectura escaneada.pdf", [cover, scan, mush])
+    files.image_file(course / "pizarra.png", files.text_image("Tasa de aprendizaje: el tamaño del paso\n"
+                                                              "del descenso de gradiente."))
+    report = kb.indexer.refresh(course)
+    assert report.failed == [] and sorted(report.added) == ["Lectura escaneada.pdf", "pizarra.png"]
+    assert report.unreadable == [{"file": "Lectura escaneada.pdf", "pages": [3]}]
+    hit = kb.retriever.search("¿cómo funciona la validación cruzada con k particiones?", k=1)[0]
+    assert (hit.file, hit.loc_kind, hit.loc_start) == ("Lectura escaneada.pdf", "page", 2)
+    assert hit.ocr >= 60 and hit.label == "Lectura escaneada, pág. 2 (OCR)"
+    assert hit.provenance() == {"file": "Lectura escaneada.pdf", "title": "Lectura escaneada", "page": 2,
+                                "ocr_confidence": hit.ocr}
+    board = kb.retriever.search("tamaño del paso del descenso de gradiente", k=1)[0]
+    assert board.file == "pizarra.png" and board.ocr > 0
+    assert all("ilegible" not in h.text for h in kb.retriever.search("pagina ilegible del escaneo", k=5))
+
+
+def test_a_file_that_failed_before_ocr_was_possible_is_tried_again(kb, tmp_path, monkeypatch):
+    import knowledge.ingest.ocr as ocr
+
+    course = tmp_path / "curso"
+    course.mkdir()
+    files.scanned_pdf(course / "escaneo.pdf", [files.text_image("Regularizacion L2 penaliza pesos grandes.")])
+    monkeypatch.setattr(ocr, "available", lambda: False)  # as on a machine without tesseract
+    first = kb.indexer.refresh(course)
+    assert [f["file"] for f in first.failed] == ["escaneo.pdf"] and "make setup installs" in first.failed[0]["error"]
+    assert [f["file"] for f in kb.indexer.refresh(course).still_failing] == ["escaneo.pdf"]  # not re-read
+    monkeypatch.undo()
+    if not ocr.available():
+        pytest.skip("tesseract-ocr is not installed (make setup)")
+    assert kb.indexer.refresh(course).added == ["escaneo.pdf"]  # OCR installed since: read again, indexed
