@@ -159,6 +159,28 @@ def png_bytes() -> bytes:
     return buf.getvalue()
 
 
+def png_bomb(folder: Path) -> Path:
+    """68 bytes claiming 100,000 × 100,000 pixels (10 gigapixels): decoded, it would take 10 GB."""
+    return files.png_header_only(folder / "bomba.png", 100_000, 100_000)
+
+
+def huge_png(folder: Path) -> Path:
+    """A real, valid 6000 × 5000 image (a few KB compressed) past the 25-megapixel limit."""
+    from PIL import Image
+
+    path = folder / "enorme.png"
+    Image.new("1", (6000, 5000), 1).save(path, format="PNG")
+    return path
+
+
+def truncated_jpeg(folder: Path) -> Path:
+    buf = io.BytesIO()
+    files.text_image("Diapositiva cortada a la mitad").convert("RGB").save(buf, format="JPEG")
+    path = folder / "cortada.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return path
+
+
 def docx_bomb(folder: Path) -> Path:
     return files.zip_bomb(folder / "bomba.docx", "word/document.xml", size_mb=300)
 
@@ -300,7 +322,7 @@ ZIP_BOMB = "looks like a zip bomb"
 NO_TEXT = ("no text found (no text layer, and OCR could not read it with confidence: blank, drawings only, or a "
            "blurred scan?)")  # pages without a text layer are read by OCR; these have nothing OCR can read
 LONG_STEM = "apuntes_" + "muy_largos_" * 30  # 338 characters: past any sane name
-EXTENSIONS = (".pdf", ".docx", ".pptx", ".md", ".markdown", ".html", ".htm", ".ipynb", ".txt", ".csv")
+EXTENSIONS = (".pdf", ".docx", ".pptx", ".md", ".markdown", ".html", ".htm", ".ipynb", ".txt", ".csv", ".png")
 
 CASES: list[Case] = [
     # broken or unreadable PDFs
@@ -312,6 +334,12 @@ CASES: list[Case] = [
     Case("pdf-blank-pages", "en_blanco.pdf", blank_pdf, f"en_blanco.pdf: {NO_TEXT}"),
     Case("pdf-3000-pages", "tres_mil_paginas.pdf", many_pages_pdf,
          "tres_mil_paginas.pdf: 3000 pages exceeds the limit of 2000"),
+    # hostile images (slides uploaded as PNG/JPEG are read by OCR)
+    Case("png-decompression-bomb", "bomba.png", png_bomb, "bomba.png: refused, the image is too large to decode"),
+    Case("png-huge-dimensions", "enorme.png", huge_png, "enorme.png: 6000×5000 pixels exceeds the limit of 25"),
+    Case("jpeg-truncated", "cortada.jpg", truncated_jpeg, "cortada.jpg: the image is damaged or truncated"),
+    Case("text-named-png", "foto.png", _bytes("foto.png", b"# no es una imagen\n" * 10),
+         "foto.png: named as an image but its content is not PNG, JPEG or WebP"),
     # content that lies about its type
     Case("pdf-named-docx", "informe.docx", pdf_named_docx, f"informe.docx: named .docx {NOT_OFFICE}"),
     Case("docx-named-pdf", "guia.pdf", docx_named_pdf, "guia.pdf: named .pdf but its content is not a PDF"),
