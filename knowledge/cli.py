@@ -92,6 +92,9 @@ def print_report(report, as_json: bool) -> None:
             out.print(f"  [green]{label:>9}[/] {name}")
     for f in report.failed + report.still_failing:
         out.print(f"  [red]{'failed':>9}[/] {f['file']}: {f['error']}")
+    for f in report.unreadable:
+        out.print(f"  [yellow]{'partial':>9}[/] {f['file']}: pages {', '.join(map(str, f['pages']))} left out "
+                  "(OCR could not read them)", markup=True, highlight=False)
     out.print(f"{len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
               f"{len(report.unchanged)} unchanged, {len(report.failed) + len(report.still_failing)} failed; "
               f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded) "

@@ -1,11 +1,13 @@
 """The `coursebot` CLI through Typer's runner, against the session's Weaviate server."""
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from knowledge.cli import app
+from tests import files
 from tests.conftest import TINY_MODEL
 
 runner = CliRunner()
@@ -42,6 +44,24 @@ def test_ingest_search_json_sources_and_status(env, sample_course):
     assert {r["file"] for r in listed} >= {"programa.md"}
     status = json.loads(run("status", "--json"))
     assert status["server_up"] and status["sources"] == 4 and status["chunks"] > 4
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed (make setup)")
+def test_ingest_reads_a_scan_by_ocr_and_reports_the_page_it_could_not_read(env, tmp_path):
+    course = tmp_path / "escaneos"
+    course.mkdir()
+    files.scanned_pdf(course / "Guia escaneada.pdf", [files.text_image("La entrega del proyecto final es el\n"
+                                                                       "viernes de la semana ocho."),
+                                                      files.text_image("borroso", size=9, noise=0.35, blur=1.6)])
+    told = runner.invoke(app, ["ingest", str(course)])
+    assert told.exit_code == 0 and "Guia escaneada.pdf: pages 2 left out (OCR could not read them)" in told.stdout
+    run("sources", "remove", "Guia escaneada.pdf")
+    done = runner.invoke(app, ["ingest", str(course), "--json"])
+    report = json.loads(done.stdout)
+    assert report["added"] == ["Guia escaneada.pdf"] and report["failed"] == []
+    assert report["unreadable"] == [{"file": "Guia escaneada.pdf", "pages": [2]}]
+    found = json.loads(run("search", "entrega del proyecto final", "--k", "1", "--json"))["results"][0]
+    assert found["page"] == 1 and found["ocr_confidence"] >= 60
 
 
 def test_status_fails_as_a_healthcheck_when_the_generator_file_is_missing(env, monkeypatch, tmp_path):
