@@ -28,6 +28,7 @@ from typing import Annotated
 
 import typer
 
+from bench.levers import bench_prompt_lookup
 from bench.measure import (
     BARE_MODEL_CHILD,
     SECTIONS,
@@ -192,7 +193,8 @@ def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: lis
     meta["chunks"] = kb.store.count()
     section("retrieval", retrieval)
     section("synthetic", synthetic)
-    section("answers", lambda: bench_answers(kb.answerer, asked, lambda line: print(line, file=sys.stderr)))
+    section("answers", lambda: [*bench_answers(kb.answerer, asked, lambda line: print(line, file=sys.stderr)),
+                                *bench_prompt_lookup(kb, asked)])
     section("throughput", lambda: bench_throughput(kb.answerer, asked, plan.concurrent))
     section("rss", lambda: [bot_rss(kb, questions[: plan.rss_questions])])
     section("media", lambda: bench_media(kb, asked))

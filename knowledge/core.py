@@ -112,7 +112,7 @@ class Knowledge:
         s = self.settings
         lora = s.model_path(s.generator_lora) if s.generator_lora else None
         return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora,
-                              lora_scale=s.generator_lora_scale)
+                              lora_scale=s.generator_lora_scale, draft_tokens=s.generator_draft_tokens)
 
     @cached_property
     def answerer(self) -> Answerer:

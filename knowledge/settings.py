@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     generator_lora_scale: float = Field(1.0, ge=0.0, le=LORA_SCALE_MAX, description="strength of the LoRA "
                                         "adapter: 1 = as trained, 0 = the base model, in between a blend")
     n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
+    generator_draft_tokens: int = Field(0, ge=0, le=64, description="prompt-lookup speculative decoding: tokens "
+                                        "guessed from the prompt and checked in one pass (0 = off)")
     n_ctx: int = 2048
     max_answer_tokens: int = 200
     answer_k: int = Field(4, description="chunks retrieved for an answer")

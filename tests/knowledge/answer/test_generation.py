@@ -32,6 +32,23 @@ def test_stream_yields_increments_then_a_completion(generator):
     assert ticket.result.ttft_ms <= ticket.result.total_ms
 
 
+COPY = [{"role": "system", "content": "Responde copiando la fuente."},
+        {"role": "user", "content": "Fuente [1]: La validación cruzada de k pliegues divide el entrenamiento en k "
+                                    "partes; entrena k veces, cada vez validando en una parte distinta, y promedia "
+                                    "el error.\n\nPregunta: ¿Qué es la validación cruzada? Copia la fuente."}]
+
+
+def test_prompt_lookup_drafts_from_the_prompt_and_leaves_greedy_output_unchanged(generator):
+    drafting = LlamaGenerator(TINY_MODEL, n_ctx=1024, n_threads=2, draft_tokens=8)
+    streamed: list[str] = []
+    plain = generator.stream(COPY, 48, lambda piece: None, temperature=0.0)
+    drafted = drafting.stream(COPY, 48, streamed.append, temperature=0.0)
+    assert drafted.text == plain.text and "".join(streamed) == drafted.text  # byte for byte, streamed the same
+    assert drafted.completion_tokens == plain.completion_tokens
+    assert drafting.draft is not None and drafting.draft.steps > 0 and drafting.draft.drafted > 0
+    assert generator.draft is None  # off unless asked for
+
+
 def test_shared_prefix_is_reused_from_the_kv_cache(generator):
     first = generator.stream([SYSTEM, {"role": "user", "content": "¿Qué es un árbol?"}], 4, lambda t: None)
     second = generator.stream([SYSTEM, {"role": "user", "content": "¿Qué es una red?"}], 4, lambda t: None)
