@@ -28,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from bench.levers import bench_prompt_lookup
+from bench.levers import bench_answer_cache, bench_prompt_lookup
 from bench.measure import (
     BARE_MODEL_CHILD,
     SECTIONS,
@@ -128,6 +128,7 @@ def bench(ctx: typer.Context,
     if quick:
         for name, value in QUICK_ANSWERS.items():
             setattr(s, name, value)
+    s.answer_cache_minutes = 0  # every section measures generation; the cache is one lever, measured on its own
     model = s.model_path(s.generator_model)
     if {"answers", "throughput", "rss"} & set(plan.sections) and not model.is_file():
         raise GeneratorUnavailable(f"model file not found: {model}")
@@ -194,7 +195,7 @@ def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: lis
     section("retrieval", retrieval)
     section("synthetic", synthetic)
     section("answers", lambda: [*bench_answers(kb.answerer, asked, lambda line: print(line, file=sys.stderr)),
-                                *bench_prompt_lookup(kb, asked)])
+                                *bench_prompt_lookup(kb, asked), *bench_answer_cache(kb, asked)])
     section("throughput", lambda: bench_throughput(kb.answerer, asked, plan.concurrent))
     section("rss", lambda: [bot_rss(kb, questions[: plan.rss_questions])])
     section("media", lambda: bench_media(kb, asked))

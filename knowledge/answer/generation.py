@@ -32,6 +32,7 @@ class Completion:
     completion_tokens: int
     ttft_ms: float
     total_ms: float
+    replayed: bool = False  # served from the answer cache (knowledge/answer/cache.py), not generated
 
 
 class PromptLookup:
@@ -173,6 +174,14 @@ class Ticket:
     _done: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def replay(cls, completion: Completion, queue: GenerationQueue) -> Ticket:
+        """A ticket already served, its text one piece: an answer from the cache, which waits for no one."""
+        ticket = cls(0, lambda on_token: completion, queue)
+        ticket.put(completion.text)
+        ticket.close(completion, None)
+        return ticket
 
     @property
     def position(self) -> int:
