@@ -301,7 +301,9 @@ def bench_answers(answerer: Answerer, questions: list[str], log: Log = print) ->
         cold_ttft, _ = raw_completion(llama, messages, max_tokens, generator.seed)
         rows.append({"ttft": ttft, "total": total, "raw_ttft": raw_ttft, "raw_total": raw_total,
                      "cold_ttft": cold_ttft, "prompt": result.timings["prompt_tokens"],
-                     "cached": result.timings["cached_tokens"]})
+                     "cached": result.timings["cached_tokens"], "written": result.timings["completion_tokens"],
+                     "system": generator.count_tokens(answerer.system),
+                     "sources": sum(generator.count_tokens(p.text) for p in retrieved.passages)})
         log(f"  answer {len(rows)}/{len(questions)}: TTFT {ttft:.0f} ms (raw {raw_ttft:.0f}, no cache "
             f"{cold_ttft:.0f}), total {total:.0f} ms (raw {raw_total:.0f}); prompt {rows[-1]['prompt']} tokens, "
             f"{rows[-1]['cached']} cached")
@@ -311,7 +313,18 @@ def bench_answers(answerer: Answerer, questions: list[str], log: Log = print) ->
     p50 = {key: percentile(v, 50) for key, v in col.items()}
     overhead = percentile([a / b for a, b in zip(col["total"], col["raw_total"], strict=True)], 50)
     model = f"{generator.name}, {generator.n_threads} threads, {len(rows)} questions"
+    # the machine's raw rates, from the same runs: the whole prompt read after llama.reset(), the answer written
+    read_rate = percentile([r["prompt"] / (r["cold_ttft"] / 1000) for r in rows], 50)
+    write_rate = percentile([r["written"] / max((r["raw_total"] - r["raw_ttft"]) / 1000, 1e-6) for r in rows], 50)
+    limit = [(r["prompt"] - r["cached"]) / read_rate * 1000 for r in rows]  # uncached tokens ÷ raw prompt rate
+    uncached = [r["prompt"] - r["cached"] for r in rows]
     return [
+        Figure("answers", "raw prompt rate (llama.cpp, whole prompt)", read_rate, "tok/s", None, None, "",
+               f"raw generation rate {write_rate:.1f} tok/s; {model}"),
+        Figure("answers", "TTFT p50 vs its limit (uncached tokens ÷ raw prompt rate)", p50["ttft"], "ms",
+               at_most(1.1, relative=True), percentile(limit, 50), "the limit, same answers"),
+        Figure("answers", "uncached prompt tokens p50", percentile(uncached, 50), "tok", None, p50["prompt"],
+               "the whole prompt", f"system {p50['system']:.0f}, sources {p50['sources']:.0f} tokens (median)"),
         Figure("answers", "TTFT p50 (pipeline, incl. retrieval)", p50["ttft"], "ms", at_most(2000),
                p50["raw_ttft"], "raw llama.cpp, prefix cached", model),
         Figure("answers", "TTFT p95 (pipeline, incl. retrieval)", percentile(col["ttft"], 95), "ms", None,

@@ -94,7 +94,9 @@ class LlamaGenerator:
             return Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                          n_threads_batch=self.n_threads, seed=self.seed, verbose=False,
                          lora_path=str(self.lora_path) if self.lora_path else None, lora_scale=self.lora_scale,
-                         draft_model=self.draft)
+                         # a draft needs every position's logits; llama-cpp-python 0.3.36 sizes that buffer from this
+                         # argument (n_batch rows without it, so any prompt past 512 tokens failed to broadcast)
+                         draft_model=self.draft, logits_all=self.draft is not None)
         except (ValueError, RuntimeError, OSError) as e:
             raise GeneratorUnavailable(f"could not load {self.model_path.name}: {e}") from e
 

@@ -47,6 +47,9 @@ def test_prompt_lookup_drafts_from_the_prompt_and_leaves_greedy_output_unchanged
     assert drafted.completion_tokens == plain.completion_tokens
     assert drafting.draft is not None and drafting.draft.steps > 0 and drafting.draft.drafted > 0
     assert generator.draft is None  # off unless asked for
+    # regression: with a draft, any prompt past n_batch (512) tokens failed ("could not broadcast input array")
+    long = [COPY[0], {"role": "user", "content": COPY[1]["content"] * 12}]
+    assert drafting.stream(long, 8, lambda piece: None).prompt_tokens > 600
 
 
 def test_shared_prefix_is_reused_from_the_kv_cache(generator):
