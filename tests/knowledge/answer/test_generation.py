@@ -38,13 +38,14 @@ COPY = [{"role": "system", "content": "Responde copiando la fuente."},
                                     "el error.\n\nPregunta: ¿Qué es la validación cruzada? Copia la fuente."}]
 
 
-def test_prompt_lookup_drafts_from_the_prompt_and_leaves_greedy_output_unchanged(generator):
+def test_prompt_lookup_drafts_from_the_prompt_and_streams_what_it_writes(generator):
+    # (off by default: on the 1.5B it was 2× slower and its greedy answers not byte-identical — the batched check
+    # computes logits in another order; docs/experiments/latency-levers.md. This guards that it works when asked.)
     drafting = LlamaGenerator(TINY_MODEL, n_ctx=1024, n_threads=2, draft_tokens=8)
     streamed: list[str] = []
-    plain = generator.stream(COPY, 48, lambda piece: None, temperature=0.0)
     drafted = drafting.stream(COPY, 48, streamed.append, temperature=0.0)
-    assert drafted.text == plain.text and "".join(streamed) == drafted.text  # byte for byte, streamed the same
-    assert drafted.completion_tokens == plain.completion_tokens
+    assert drafted.text and "".join(streamed) == drafted.text
+    assert 0 < drafted.completion_tokens <= 48
     assert drafting.draft is not None and drafting.draft.steps > 0 and drafting.draft.drafted > 0
     assert generator.draft is None  # off unless asked for
     # regression: with a draft, any prompt past n_batch (512) tokens failed ("could not broadcast input array")
