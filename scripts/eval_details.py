@@ -60,8 +60,8 @@ for t in thresholds:
 if args.diagnose or args.rescore:
     import time
     from collections import Counter
-    from types import SimpleNamespace
 
+    from knowledge.answer.generation import Completion
     from knowledge.core import Knowledge
     from knowledge.evaluation.collection import eval_collection
     from knowledge.evaluation.metrics import citation_matches, key_fact_recall
@@ -104,8 +104,7 @@ if args.diagnose or args.rescore:
             for r in rows:
                 item = items[r["id"]]
                 retrieved = answerer.retrieve(item.question)
-                completion = SimpleNamespace(text=r["raw_answer"], ttft_ms=r["ttft_ms"], prompt_tokens=0,
-                                             cached_tokens=0, completion_tokens=0) if retrieved.passages else None
+                completion = Completion(r["raw_answer"], 0, 0, 0, r["ttft_ms"], 0.0) if retrieved.passages else None
                 result = answerer.finish(item.question, retrieved, completion, time.perf_counter())
                 if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
                     changed += 1
