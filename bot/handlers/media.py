@@ -74,8 +74,7 @@ async def read_photo(update: Update, context: CourseContext) -> None:
         return
     services = context.services
     try:
-        image = await services.blocking(ocr.open_image, data, "foto", context.knowledge.ocr_limits)
-        read = await services.blocking(ocr.read_image, image, "foto", context.knowledge.ocr_limits)
+        read = await services.blocking(ocr.read_bytes, data, "foto", context.knowledge.ocr_limits)
     except SourceUnreadable as e:
         log.info("a student's photo was not read: %s", e)
         read = None

@@ -100,8 +100,13 @@ def read_image(image, name: str, limits: OcrLimits = OcrLimits()) -> OcrText:
     return OcrText(text if readable else "", round(mean, 1), readable)
 
 
+def read_bytes(data: bytes, name: str, limits: OcrLimits = OcrLimits()) -> OcrText:
+    """OCR an image given as untrusted bytes (open_image's checks, then read_image)."""
+    return read_image(open_image(data, name, limits), name, limits)
+
+
 def read_image_file(path: Path, limits: OcrLimits = OcrLimits()) -> OcrText:
-    return read_image(open_image(path.read_bytes(), path.name, limits), path.name, limits)
+    return read_bytes(path.read_bytes(), path.name, limits)
 
 
 def render_pdf_page(path: Path, index: int, limits: OcrLimits = OcrLimits()):
