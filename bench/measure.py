@@ -288,6 +288,7 @@ def bench_answers(answerer: Answerer, questions: list[str], log: Log = print) ->
     """The pipeline vs raw llama.cpp on the same final messages and max tokens, and the prefix cache."""
     generator = answerer.generator
     llama, max_tokens = generator.llama, answerer.settings.max_answer_tokens  # loaded outside the timings
+    system_tokens = generator.count_tokens(answerer.system)  # the same system prompt for every question
     rows = []
     for q in questions:
         prime_cache(answerer)
@@ -302,7 +303,7 @@ def bench_answers(answerer: Answerer, questions: list[str], log: Log = print) ->
         rows.append({"ttft": ttft, "total": total, "raw_ttft": raw_ttft, "raw_total": raw_total,
                      "cold_ttft": cold_ttft, "prompt": result.timings["prompt_tokens"],
                      "cached": result.timings["cached_tokens"], "written": result.timings["completion_tokens"],
-                     "system": generator.count_tokens(answerer.system),
+                     "system": system_tokens,
                      "sources": sum(generator.count_tokens(p.text) for p in retrieved.passages)})
         log(f"  answer {len(rows)}/{len(questions)}: TTFT {ttft:.0f} ms (raw {raw_ttft:.0f}, no cache "
             f"{cold_ttft:.0f}), total {total:.0f} ms (raw {raw_total:.0f}); prompt {rows[-1]['prompt']} tokens, "
