@@ -130,7 +130,7 @@ async def post_init(application: Application) -> None:
     for folder in await services.blocking(materials.clean_staging, services.settings.resolved_materials_dir):
         log.info("removed %s, an upload a crash left unfinished", folder)
     try:  # load the model now, so the first student does not wait for it
-        await services.blocking(lambda: knowledge.generator.llama)
+        await services.blocking(knowledge.generator.load)
     except GeneratorUnavailable as e:
         log.error("the answer model is unavailable (questions will get an apology): %s", e)
     await application.bot.set_my_commands(students.STUDENT_COMMANDS)

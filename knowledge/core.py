@@ -16,6 +16,7 @@ from .answer.abstention import Thresholds
 from .answer.answerer import Answerer, AnswerSettings
 from .answer.generation import GenerationQueue, LlamaGenerator
 from .answer.prompt import PromptShape
+from .answer.remote import ServerGenerator
 from .embedding import embedder_id, make_embedder
 from .errors import StoreUnavailable
 from .ingest.indexer import Indexer
@@ -107,9 +108,13 @@ class Knowledge:
         return Retriever(self.store, self.embedder, self.settings.top_k, self.settings.hybrid_alpha)
 
     @cached_property
-    def generator(self) -> LlamaGenerator:
-        """The answer model, loaded on first use and kept for the life of the process."""
+    def generator(self) -> LlamaGenerator | ServerGenerator:
+        """The answer model: on a server when GENERATOR_URL names one, else loaded here on first use and kept for
+        the life of the process."""
         s = self.settings
+        if s.generator_url:
+            return ServerGenerator(s.generator_url, s.generator_server_model, s.generator_api_key, s.n_ctx,
+                                   timeout=s.generator_timeout_seconds, retries=s.generator_retries)
         lora = s.model_path(s.generator_lora) if s.generator_lora else None
         return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora,
                               lora_scale=s.generator_lora_scale, draft_tokens=s.generator_draft_tokens)
@@ -122,7 +127,8 @@ class Knowledge:
             max_history_turns=s.history_turns, max_question_tokens=s.max_question_tokens,
             thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity),
             cache_seconds=s.answer_cache_minutes * 60)
-        return Answerer(self.retriever, self.generator, GenerationQueue(), answer_settings)
+        workers = s.generator_concurrency if s.generator_url else 1  # a server's slots; one model here
+        return Answerer(self.retriever, self.generator, GenerationQueue(workers), answer_settings)
 
     def with_collection(self, name: str) -> Knowledge:
         """A view on another collection sharing this connection (e.g. the evaluation's)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CACHE_DIR = Path(os.environ.get("COURSEBOT_CACHE", Path.home() / ".cache" / "coursebot"))
@@ -77,7 +78,20 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
     generator_draft_tokens: int = Field(0, ge=0, le=64, description="prompt-lookup speculative decoding: tokens "
                                         "guessed from the prompt and checked in one pass (0 = off)")
-    n_ctx: int = 2048
+    n_ctx: int = Field(2048, description="the generator's context window in tokens (on a server: its per-slot "
+                       "context, which the prompt budget must fit)")
+    # -- the generator on a server (knowledge/answer/remote.py): unset = the GGUF loaded in this process
+    generator_url: str = Field("", description="an OpenAI-compatible server (http://host:8081: llama.cpp's "
+                               "llama-server, llama_cpp.server, vLLM, Ollama) that generates instead")
+    generator_api_key: str | None = Field(None, repr=False, description="bearer token the server expects")
+    generator_server_model: str = Field("", description="the model name sent to the server ('' = the server's "
+                                        "only or default model)")
+    generator_concurrency: int = Field(1, ge=1, le=64, description="answers generated at once on the server "
+                                       "(its slots); the in-process model always generates one at a time")
+    generator_timeout_seconds: float = Field(60.0, gt=0, description="a server that sends nothing for this long "
+                                             "(no first token, or a stalled stream) counts as failed")
+    generator_retries: int = Field(2, ge=0, le=10, description="retries, with backoff, of a server request that "
+                                   "failed before its first token (connection refused, 429, 502/503/504)")
     max_answer_tokens: int = 200
     answer_k: int = Field(4, description="chunks retrieved for an answer")
     answer_max_sources: int = Field(3, description="chunks given to the generator")
@@ -90,6 +104,14 @@ class Settings(BaseSettings):
                                      "a longer one is refused (QuestionTooLong) before retrieval")
     abstain_min_support: float = Field(0.30, description="decline below this share of supported answer words")
     abstain_min_similarity: float = Field(0.80, description="decline when the best chunk is less similar")
+
+    @field_validator("generator_url")
+    @classmethod
+    def _an_http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError(f"COURSEBOT_GENERATOR_URL must be http(s)://host[:port], not {url!r}")
+        return url
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""The generator: one llama.cpp model per process, behind a single FIFO queue served by one thread.
+"""The generator: one llama.cpp model per process, behind a FIFO queue served by one thread — or by N threads
+when the model runs on a server with N slots (`knowledge.answer.remote`).
 
 Requests wait their turn (none is lost), can learn their place in the queue, and stream tokens back
 to the caller (sync iteration for the CLI, `async for` for the bot; an `async for` waits on its event
@@ -72,6 +73,10 @@ class LlamaGenerator:
     def name(self) -> str:
         scale = f" ×{self.lora_scale:g}" if self.lora_scale != 1 else ""
         return self.model_path.name + (f" + {Path(self.lora_path).name}{scale}" if self.lora_path else "")
+
+    def load(self) -> None:
+        """Load the model now (the bot does at start, so the first student does not wait for it)."""
+        self.llama  # noqa: B018
 
     @property
     def llama(self):
@@ -249,36 +254,45 @@ class Ticket:
 
 
 class GenerationQueue:
-    """One worker thread, first come first served."""
+    """First come first served by `workers` threads: one for the in-process model (it generates one answer at a
+    time), as many as a server's slots. Requests start in the order they came; up to `workers` run at once."""
 
-    def __init__(self):
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"a generation queue needs at least one worker, not {workers}")
+        self.workers = workers
         self._pending: list[Ticket] = []
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
-        self._current: Ticket | None = None
-        self._thread: threading.Thread | None = None
+        self._current: list[Ticket] = []
+        self._threads: list[threading.Thread] = []
         self._stopping = False
         self.served = 0
 
     def submit(self, work: Callable[[Callable[[str], None]], Completion]) -> Ticket:
         ticket = Ticket(next(self._ids), work, self)
         with self._cond:
-            if self._thread is None or not self._thread.is_alive():
+            self._threads = [t for t in self._threads if t.is_alive()]
+            if len(self._threads) < self.workers:
                 self._stopping = False
-                self._thread = threading.Thread(target=self._run, name="generator", daemon=True)
-                self._thread.start()
+                for n in range(len(self._threads), self.workers):
+                    thread = threading.Thread(target=self._run, name=f"generator-{n + 1}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
             self._pending.append(ticket)
             self._cond.notify()
         return ticket
 
     def position(self, ticket: Ticket) -> int:
+        """How many requests must start before this one does (0 = being served or next)."""
         with self._cond:
-            if ticket is self._current:
+            if ticket in self._current:
                 return 0
             try:
-                return self._pending.index(ticket) + (1 if self._current is not None else 0)
+                index = self._pending.index(ticket)
             except ValueError:
                 return 0
+            return index + max(0, len(self._current) - self.workers + 1)
 
     @property
     def waiting(self) -> int:
@@ -293,7 +307,7 @@ class GenerationQueue:
                 if self._stopping and not self._pending:
                     return
                 ticket = self._pending.pop(0)
-                self._current = ticket
+                self._current.append(ticket)
             result, error = None, None
             try:
                 result = ticket.work(ticket.put)
@@ -301,14 +315,15 @@ class GenerationQueue:
                 error = e
             finally:
                 with self._cond:
-                    self._current = None
+                    self._current.remove(ticket)
                     self.served += 1
                 ticket.close(result, error)
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Finish what is queued, then stop the worker."""
+        """Finish what is queued, then stop the workers."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)

@@ -9,7 +9,8 @@ import logging
 import pytest
 
 from tests.bot.test_app import OTHER, STUDENT, Harness, bot_settings, play, use_tiny_model
-from tests.conftest import SAMPLE_COURSE
+from tests.conftest import SAMPLE_COURSE, TINY_MODEL
+from tests.llama_server import LlamaServer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -64,4 +65,30 @@ def test_a_broken_model_gets_an_apology_and_commands_keep_working(setup, tmp_pat
         play(settings, kb, scenario)
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("the answer model is unavailable") for m in messages)  # at startup
+    assert any(m.startswith("knowledge error: GeneratorUnavailable: ") for m in messages)
+
+
+def test_a_generator_server_down_at_start_gets_an_apology_and_serves_once_it_is_up(setup, tmp_path, caplog):
+    """COURSEBOT_GENERATOR_URL: the same apology path as an in-process model, and no restart needed."""
+    settings, kb = setup
+    server = LlamaServer(TINY_MODEL, tmp_path, n_ctx=kb.settings.n_ctx)
+    kb.settings.generator_url, kb.settings.generator_retries = server.url, 0
+
+    async def scenario(h: Harness) -> None:
+        await h.send_text(STUDENT, QUESTION)
+        assert h.texts(STUDENT)[-1] == ("😔 Lo siento, ahora mismo no puedo redactar respuestas. "
+                                        "Inténtalo de nuevo en unos minutos.")
+        await h.send_text(OTHER, "/fuentes")
+        assert "programa.md" in h.texts(OTHER)[-1]
+        await asyncio.to_thread(server.start)  # the server comes up while the bot runs
+        await h.send_text(STUDENT, QUESTION)
+        assert "Fuentes" in h.texts(STUDENT)[-1]
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot"):
+            play(settings, kb, scenario)
+    finally:
+        server.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("the answer model is unavailable") and server.url in m for m in messages)
     assert any(m.startswith("knowledge error: GeneratorUnavailable: ") for m in messages)

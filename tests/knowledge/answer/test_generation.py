@@ -226,3 +226,36 @@ def test_a_consumer_whose_event_loop_is_gone_does_not_stop_the_queue():
         assert list(abandoned) == ["1.0 ", "1.1 ", "1.2 "]
     finally:
         queue.stop()
+
+
+def test_a_queue_for_a_servers_slots_starts_in_order_and_runs_at_most_n_at_once():
+    queue = GenerationQueue(workers=3)
+    started, running, peak, lock = [], [0], [0], threading.Lock()
+
+    def work(i):
+        def run(on_token):
+            with lock:
+                started.append(i)
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.15)
+            on_token(f"{i} ")
+            with lock:
+                running[0] -= 1
+            return Completion(f"answer {i}", 10, 0, 1, 150, 150)
+        return run
+
+    try:
+        tickets = [queue.submit(work(i)) for i in range(9)]
+        time.sleep(0.05)  # three are being served, six wait
+        positions = [t.position for t in tickets]
+        texts = ["".join(t) for t in tickets]
+    finally:
+        queue.stop()
+    assert positions[:3] == [0, 0, 0] and positions[3:] == [1, 2, 3, 4, 5, 6]
+    assert peak[0] == 3 and queue.served == 9
+    assert set(started[:3]) == {0, 1, 2} and sorted(started) == list(range(9))
+    assert all(started.index(i) < started.index(i + 3) for i in range(6))  # first come, first started
+    assert texts == [f"{i} " for i in range(9)]
+    with pytest.raises(ValueError, match="at least one worker"):
+        GenerationQueue(workers=0)
