@@ -295,7 +295,8 @@ def evaluate(ctx: typer.Context, qa: Path,
                 if baseline:
                     task = bar.add_task("answers (LlamaIndex default)", total=None, item="")
                     base = run_llamaindex_default(ev.store, ev.embedder, ev.generator, items,
-                                                  lambda d, t: bar.update(task, completed=d, total=t))
+                                                  lambda d, t: bar.update(task, completed=d, total=t),
+                                                  max_tokens=ev.settings.max_answer_tokens)
                     result["answers"]["llamaindex_default"] = {"outcomes": outcome_report(base),
                                                                **answer_metrics(base)}
                     result["paired"] = paired(outcomes_by_id(base), outcomes_by_id(records)).describe(

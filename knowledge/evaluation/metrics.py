@@ -200,9 +200,12 @@ def run_pipeline(answerer, items: list[QAItem], progress: Callable[[int, int], N
 
 
 def run_llamaindex_default(store, embedder, generator, items: list[QAItem],
-                           progress: Callable[[int, int], None] | None = None) -> list[AnswerRecord]:
+                           progress: Callable[[int, int], None] | None = None,
+                           max_tokens: int = 256) -> list[AnswerRecord]:
     """What the LlamaIndex tutorial builds: VectorStoreIndex(...).as_query_engine() over the same collection,
-    same LLM and embedder, default prompt; its source nodes are taken as the citations."""
+    same LLM and embedder, default prompt; its source nodes are taken as the citations. `max_tokens`: the answer
+    budget, the pipeline's own in `coursebot eval` (the paired comparison differs in the pipeline, not the length
+    either system may write)."""
     import time
 
     from llama_index.core import VectorStoreIndex
@@ -211,7 +214,7 @@ def run_llamaindex_default(store, embedder, generator, items: list[QAItem],
     from .llamaindex_baseline import GeneratorLLM
 
     index = VectorStoreIndex.from_vector_store(store.vector_store(), embed_model=embedder)
-    engine = index.as_query_engine(llm=GeneratorLLM(generator=generator), streaming=True)
+    engine = index.as_query_engine(llm=GeneratorLLM(generator=generator, max_tokens=max_tokens), streaming=True)
     records = []
     for n, item in enumerate(items):
         start = time.perf_counter()

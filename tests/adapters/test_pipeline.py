@@ -207,26 +207,22 @@ def test_gate_compares_the_systems_and_decides(done):
     assert not decide(done.result["evaluation"], {**templates, "quantized": templates["quantized"] + "\n"}, 1.0).passed
 
 
-def test_the_bases_answers_are_measured_once_and_reused_by_the_next_gate(done):
-    calls = []
-    result = gate(done.kb, done.run.gguf / MANIFEST, done.configs.gate, done.settings, lambda *c: calls.append(c))
-    assert calls and not any(what.startswith("base") for what, _, _ in calls)  # only the tuned forms ran
+def test_the_gate_command_reuses_the_bases_answers_prints_the_table_and_exits_by_the_verdict(done):
+    # a gate allowing no drop at all fails on the same run: exit 2, the table and the reasons printed; the base's
+    # answers were measured by the first gate and are reused (only the tuned forms run again)
+    kept = {p: p.read_bytes() for p in (done.run.gguf / MANIFEST, done.run.gguf / "gate.json")}
+    strict = CliRunner().invoke(adapter_cli(done.settings), ["adapter", "gate", "--run", str(done.run.root),
+                                                             *(f"-s{o}" for o in OPTIONS), "-smax_drop=-1"])
+    result = json.loads((done.run.gguf / "gate.json").read_text())
+    for path, data in kept.items():  # the run's passed gate back, for the tests below
+        path.write_bytes(data)
+    assert strict.exit_code == 2, (strict.exit_code, strict.output, strict.exception)
     assert result["evaluation"]["heldout"]["base"] == done.result["evaluation"]["heldout"]["base"]
     assert set(result["base_reused"]) == {"heldout"} and not done.result["base_reused"]
     rows = [json.loads(line) for line in (done.run.gguf / DETAILS / "heldout.jsonl").read_text().splitlines()]
     assert sorted(r["system"] for r in rows) == sorted(["base", "merged", "quantized", "lora"] * 2)
     base_rows = [r for r in rows if r["system"] == "base"]
     assert all(r["id"].startswith("heldout-") and "raw_answer" in r for r in base_rows)
-
-
-def test_the_gate_command_prints_the_table_and_the_verdict_and_exits_by_it(done):
-    # a gate allowing no drop at all fails on the same run: exit 2, the table and the reasons printed
-    kept = {p: p.read_bytes() for p in (done.run.gguf / MANIFEST, done.run.gguf / "gate.json")}
-    strict = CliRunner().invoke(adapter_cli(done.settings), ["adapter", "gate", "--run", str(done.run.root),
-                                                             *(f"-s{o}" for o in OPTIONS), "-smax_drop=-1"])
-    for path, data in kept.items():  # the run's passed gate back, for the tests below
-        path.write_bytes(data)
-    assert strict.exit_code == 2, (strict.exit_code, strict.output, strict.exception)
     rows = [line.split() for line in strict.stdout.splitlines() if line.startswith("heldout ")]
     assert [r[1] for r in rows[:4]] == ["score", "correct", "missed", "wrong"] and all(len(r) == 6 for r in rows)
     assert "the base's answers reused" in strict.stdout and "lora vs base on the same 2 items" in strict.stdout
