@@ -43,6 +43,7 @@ from bench.measure import (
 )
 from bench.media import bench_media
 from bench.report import HEADER, Figure, at_most, render_row, write_report
+from bench.server import bench_server
 from knowledge.cli import progress_bar, settings_from
 from knowledge.core import Knowledge
 from knowledge.errors import GeneratorUnavailable, KnowledgeError
@@ -116,6 +117,9 @@ def bench(ctx: typer.Context,
           synthetic: Annotated[int | None, typer.Option(min=100, help="synthetic chunks (default 100,000)")] = None,
           concurrent: Annotated[int | None, typer.Option(min=1, help="requests at once (default 8)")] = None,
           generator: Annotated[Path | None, typer.Option(help="another GGUF model")] = None,
+          generator_url: Annotated[str | None, typer.Option(
+              help="the server the 'server' section measures (default: llama_cpp.server started here with the "
+                   "same GGUF; COURSEBOT_GENERATOR_URL also names it)")] = None,
           out: Annotated[Path | None, typer.Option(help="report folder (default DATA_DIR/bench)")] = None,
           skip: Annotated[str, typer.Option(help=f"comma-separated sections to skip: {', '.join(SECTIONS)}")] = "",
           fresh: Annotated[bool, typer.Option(help="rebuild the cached synthetic collection")] = False,
@@ -129,6 +133,8 @@ def bench(ctx: typer.Context,
         for name, value in QUICK_ANSWERS.items():
             setattr(s, name, value)
     s.answer_cache_minutes = 0  # every section measures generation; the cache is one lever, measured on its own
+    # the in-process generator is the baseline of every section; a configured server is measured beside it
+    server_url, s.generator_url = generator_url or s.generator_url or None, ""
     model = s.model_path(s.generator_model)
     if {"answers", "throughput", "rss"} & set(plan.sections) and not model.is_file():
         raise GeneratorUnavailable(f"model file not found: {model}")
@@ -149,7 +155,7 @@ def bench(ctx: typer.Context,
         shutil.copytree(plan.corpus, work / "corpus")  # one file gets edited: never the original
         with Knowledge(s, collection=f"Bench_{uuid.uuid4().hex[:12]}") as kb:
             try:
-                run_sections(kb, plan, work, meta, figures, fresh)
+                run_sections(kb, plan, work, meta, figures, fresh, server_url)
             finally:
                 try:
                     kb.store.drop()
@@ -163,7 +169,8 @@ def bench(ctx: typer.Context,
     print(f"\n{sum(met)} of {len(met)} targets met in {meta['seconds']:.0f} s\n{json_path}\n{md_path}")
 
 
-def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: list[Figure], fresh: bool) -> None:
+def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: list[Figure], fresh: bool,
+                 server_url: str | None = None) -> None:
     s, corpus = kb.settings, work / "corpus"
     questions = [i.question for i in sorted(load_items(plan.qa), key=lambda i: not i.answerable)]
     asked = questions[: plan.questions]
@@ -197,6 +204,7 @@ def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: lis
     section("answers", lambda: [*bench_answers(kb.answerer, asked, lambda line: print(line, file=sys.stderr)),
                                 *bench_prompt_lookup(kb, asked), *bench_answer_cache(kb, asked)])
     section("throughput", lambda: bench_throughput(kb.answerer, asked, plan.concurrent))
+    section("server", lambda: bench_server(kb, asked, server_url, lambda line: print(line, file=sys.stderr)))
     section("rss", lambda: [bot_rss(kb, questions[: plan.rss_questions])])
     section("media", lambda: bench_media(kb, asked))
 

@@ -160,12 +160,7 @@ class ServerGenerator:
     def stream(self, messages: list[dict], max_tokens: int, on_token: Callable[[str], None],
                temperature: float = 0.1) -> Completion:
         """Stream a chat completion, calling on_token for each piece; retried while nothing was streamed."""
-        body = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "top_p": 0.9,
-                "seed": self.seed, "stream": True, "stream_options": {"include_usage": True},
-                "repeat_penalty": 1.1,  # llama.cpp's name; the same sampling as the in-process generator
-                "cache_prompt": True}  # llama-server: reuse the KV cache of the byte-identical system prompt
-        if self.model:
-            body["model"] = self.model
+        body = self.request_body(messages, max_tokens, temperature)
         start = time.perf_counter()
         for attempt in range(self.retries + 1):
             try:
@@ -177,6 +172,16 @@ class ServerGenerator:
                 log.warning("generator server: %s; retrying in %.1f s (%d/%d)", e, wait, attempt + 1, self.retries)
                 time.sleep(wait)
         raise AssertionError("unreachable")
+
+    def request_body(self, messages: list[dict], max_tokens: int, temperature: float = 0.1) -> dict:
+        """The `/v1/chat/completions` request: the in-process generator's sampling, streamed."""
+        body = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "top_p": 0.9,
+                "seed": self.seed, "stream": True, "stream_options": {"include_usage": True},
+                "repeat_penalty": 1.1,  # llama.cpp's name; the same sampling as the in-process generator
+                "cache_prompt": True}  # llama-server: reuse the KV cache of the byte-identical system prompt
+        if self.model:
+            body["model"] = self.model
+        return body
 
     def _stream_once(self, body: dict, on_token: Callable[[str], None], start: float) -> Completion:
         pieces: list[str] = []
