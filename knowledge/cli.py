@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .core import Knowledge
-from .errors import KnowledgeError, RefreshBusy
+from .errors import GeneratorUnavailable, KnowledgeError, RefreshBusy
 from .evaluation.collection import eval_collection
 from .settings import Settings, load_settings
 
@@ -204,18 +204,35 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     s = settings_from(ctx)
     info: dict = {"data_dir": str(s.resolved_data_dir), "weaviate": s.weaviate_url or "managed local server",
                   "collection": s.collection, "embedder": s.embed_model,
-                  "generator": str(s.model_path(s.generator_model))}
+                  "generator": s.generator_url or str(s.model_path(s.generator_model))}
     with Knowledge(s) as kb:
         info["weaviate_url"] = kb.server.url if kb.server else s.weaviate_url
         info["server_up"] = bool(kb.client and kb.client.is_ready())
         counts = kb.store.chunk_counts()
         info["sources"], info["chunks"] = len(counts), sum(counts.values())
-    info["generator_present"] = Path(info["generator"]).is_file()
+        info["replication"] = kb.store.replication_factor()
+        if s.generator_url:  # a server: present = it answers
+            try:
+                kb.generator.load()
+                info["generator_present"] = True
+            except GeneratorUnavailable as e:
+                info["generator_present"], info["generator_error"] = False, str(e)
+    info.setdefault("generator_present", Path(info["generator"]).is_file())
+    warnings = []
+    if info["replication"] < s.weaviate_replication:
+        warnings.append(f"collection {s.collection} has {info['replication']} copy(ies) of each shard, not the "
+                        f"{s.weaviate_replication} COURSEBOT_WEAVIATE_REPLICATION asks for: it was created without "
+                        "it (the factor is set when a collection is created; index into a new COURSEBOT_COLLECTION "
+                        "to replicate it)")
+    info["warnings"] = warnings
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
     else:
         for key, value in info.items():
-            out.print(f"{key:>18}: {value}")
+            if key != "warnings":
+                out.print(f"{key:>18}: {value}")
+        for warning in warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
     if not (info["server_up"] and info["generator_present"]):
         raise typer.Exit(1)
 

@@ -84,7 +84,8 @@ class Knowledge:
     def store(self) -> ChunkStore:
         if self.client is None:
             raise StoreUnavailable("the knowledge base is not open")
-        return ChunkStore(self.client, self.collection_name, embedder_id(self.embedder))
+        return ChunkStore(self.client, self.collection_name, embedder_id(self.embedder),
+                          self.settings.weaviate_replication)
 
     @property
     def indexer(self) -> Indexer:

@@ -86,6 +86,39 @@ def _exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
+def node_env(data: Path, grpc_port: int, name: str, gossip: int, raft: int, raft_join: str, expect: int = 1,
+             cluster_join: str = "") -> dict[str, str]:
+    """The environment of one weaviate-server node on loopback: its data folder, gRPC port, gossip ports
+    (`gossip`, +1 for data) and Raft ports (`raft`, +1 for internal RPC); a cluster's nodes share `raft_join`
+    ("name:raft_port,…" of every voter), expect that many voters, and join the gossip of `cluster_join`."""
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    env.update({
+        "PERSISTENCE_DATA_PATH": str(data),
+        "GRPC_PORT": str(grpc_port),
+        "CLUSTER_HOSTNAME": name,
+        "CLUSTER_BIND_ADDR": HOST,
+        "CLUSTER_ADVERTISE_ADDR": HOST,
+        "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
+        "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
+        "CLUSTER_IN_LOCALHOST": "true",
+        "RAFT_PORT": str(raft),
+        "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
+        "RAFT_JOIN": raft_join,
+        "RAFT_BOOTSTRAP_EXPECT": str(expect),
+        "DISABLE_TELEMETRY": "true",
+        "GO_PROFILING_DISABLE": "true",
+        "API_BASED_MODULES_DISABLED": "true",
+        "DEFAULT_VECTORIZER_MODULE": "none",
+        "ENABLE_MODULES": "",
+        "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
+        "LOG_LEVEL": "warning",
+        "QUERY_DEFAULTS_LIMIT": "25",
+    })
+    if cluster_join:
+        env["CLUSTER_JOIN"] = cluster_join
+    return env
+
+
 @dataclass
 class WeaviateServer:
     """A weaviate-server child process whose data lives in `data_dir`.
@@ -162,29 +195,8 @@ class WeaviateServer:
                 "start Weaviate with 'docker compose up -d weaviate', or set WEAVIATE_URL to a server.")
         self.http_port, self.grpc_port = free_port(), free_port()
         gossip, raft = free_port(2), free_port(2)
-        env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-        env.update({
-            "PERSISTENCE_DATA_PATH": str(self.data_dir / "db"),
-            "GRPC_PORT": str(self.grpc_port),
-            "CLUSTER_HOSTNAME": "coursebot-node",
-            "CLUSTER_BIND_ADDR": HOST,
-            "CLUSTER_ADVERTISE_ADDR": HOST,
-            "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
-            "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
-            "CLUSTER_IN_LOCALHOST": "true",
-            "RAFT_PORT": str(raft),
-            "RAFT_INTERNAL_RPC_PORT": str(raft + 1),
-            "RAFT_JOIN": f"coursebot-node:{raft}",
-            "RAFT_BOOTSTRAP_EXPECT": "1",
-            "DISABLE_TELEMETRY": "true",
-            "GO_PROFILING_DISABLE": "true",
-            "API_BASED_MODULES_DISABLED": "true",
-            "DEFAULT_VECTORIZER_MODULE": "none",
-            "ENABLE_MODULES": "",
-            "AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED": "true",
-            "LOG_LEVEL": "warning",
-            "QUERY_DEFAULTS_LIMIT": "25",
-        })
+        env = node_env(self.data_dir / "db", self.grpc_port, "coursebot-node", gossip, raft,
+                       raft_join=f"coursebot-node:{raft}")
         log_handle = self.log_file.open("ab")
         self._proc = subprocess.Popen(
             [str(self.binary), "--host", HOST, "--port", str(self.http_port), "--scheme", "http"],

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         50051, validation_alias=AliasChoices("WEAVIATE_GRPC_PORT", "COURSEBOT_WEAVIATE_GRPC_PORT"))
     weaviate_api_key: str | None = Field(
         None, validation_alias=AliasChoices("WEAVIATE_API_KEY", "COURSEBOT_WEAVIATE_API_KEY"), repr=False)
+    weaviate_replication: int = Field(1, ge=1, le=9, description="copies of every shard on a Weaviate cluster "
+                                      "(created with async repair; reads and writes wait for a quorum)")
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "COURSEBOT_DATABASE_URL"),
         description="SQLAlchemy URL; default SQLite in the data dir")

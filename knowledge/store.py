@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import weaviate
@@ -25,16 +25,9 @@ from weaviate.classes.config import Configure, DataType, Property, Tokenization
 from weaviate.exceptions import WeaviateBaseError
 
 from .errors import EmbedderMismatch, StoreUnavailable
+from .text import STOPWORDS_EN, STOPWORDS_ES
 
 log = logging.getLogger(__name__)
-
-STOPWORDS_ES = """a al algo algunas algunos ante antes como cómo con contra cual cuál cuales cuáles cuando
-cuándo de del desde donde dónde durante e el él ella ellas ellos en entre era es esa esas ese eso esos esta
-está están estas este esto estos fue fueron ha han hay la las le les lo los más mas me mi mis mucho muy
-nada ni no nos o para pero poco por porque que qué quien quién se ser si sí sin sobre son su sus también
-tan te tiene tienen todo todos tu tú un una unas uno unos y ya yo q pa xq""".split()
-STOPWORDS_EN = """a an and are as at be by do does for from how i in is it of on or that the this to what
-when where which who why with""".split()
 
 WRITE_SLICE = 200  # chunks per write request
 
@@ -92,9 +85,12 @@ class ChunkStore:
     client: weaviate.WeaviateClient
     name: str
     embedder: str  # id of the embedding model that builds this collection
+    replication: int = 1  # copies of every shard on a Weaviate cluster (COURSEBOT_WEAVIATE_REPLICATION)
+    _vector_store: WeaviateVectorStore | None = field(default=None, init=False, repr=False, compare=False)
 
     def ensure(self) -> None:
-        """Create the collection if missing; refuse one built by another embedder."""
+        """Create the collection if missing (with `replication` copies, repaired asynchronously, on a cluster);
+        refuse one built by another embedder."""
         with translate_errors(f"preparing collection {self.name}"):
             if not self.client.collections.exists(self.name):
                 self.client.collections.create(
@@ -105,9 +101,18 @@ class ChunkStore:
                     inverted_index_config=Configure.inverted_index(
                         stopwords_preset=wvc.config.StopwordsPreset.NONE,
                         stopwords_additions=sorted(set(STOPWORDS_ES + STOPWORDS_EN))),
+                    # async repair: on by default for a factor > 1 since Weaviate 1.38 (the argument is gone)
+                    replication_config=Configure.replication(factor=self.replication)
+                    if self.replication > 1 else None,
                 )
                 return
             self.check_embedder()
+
+    def replication_factor(self) -> int:
+        """The copies of each shard the collection was created with (1 = none)."""
+        with translate_errors("reading the collection config"):
+            config = self.collection.config.get().replication_config
+        return getattr(config, "factor", 1) or 1
 
     def check_embedder(self) -> None:
         built_with = self.recorded_embedder()
@@ -126,10 +131,20 @@ class ChunkStore:
 
     @property
     def collection(self):
-        return self.client.collections.get(self.name)
+        """The collection; on a replicated one, every read and write waits for a quorum of the copies."""
+        collection = self.client.collections.get(self.name)
+        if self.replication > 1:
+            collection = collection.with_consistency_level(wvc.config.ConsistencyLevel.QUORUM)
+        return collection
 
     def vector_store(self) -> WeaviateVectorStore:
-        return WeaviateVectorStore(weaviate_client=self.client, index_name=self.name)
+        """LlamaIndex's store on this collection, made once per ChunkStore: making one checks that the collection
+        exists and its first query reads the schema — two schema requests, which a cluster forwards to its Raft
+        leader (the first one after the leader died waits out the client's timeout), and which a search needs
+        only once."""
+        if self._vector_store is None:
+            self._vector_store = WeaviateVectorStore(weaviate_client=self.client, index_name=self.name)
+        return self._vector_store
 
     def add(self, nodes: list[TextNode]) -> None:
         """Upsert nodes (ids are deterministic) and fail loudly on any rejected object.
@@ -174,8 +189,10 @@ class ChunkStore:
     def _fail_fast(self) -> None:
         """One HTTP request, refused at once when the server is down. The client's gRPC reads retry for about
         a minute before failing, and the bot runs them in asyncio's small thread pool: a few students'
-        /fuentes during an outage would hold every worker and stall the whole bot."""
-        self.client.collections.exists(self.name)
+        /fuentes during an outage would hold every worker and stall the whole bot. The readiness probe is the
+        node's own (a schema request would wait for a cluster's Raft leader)."""
+        if not self.client.is_ready():
+            raise StoreUnavailable(f"Weaviate is not answering (collection {self.name})")
 
     def chunk_counts(self) -> dict[str, int]:
         """Number of chunks per file."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .store import STOPWORDS_EN, STOPWORDS_ES
+# Weaviate's BM25 stopwords for the course collection (knowledge/store.py) and the words attribution ignores
+STOPWORDS_ES = """a al algo algunas algunos ante antes como cómo con contra cual cuál cuales cuáles cuando
+cuándo de del desde donde dónde durante e el él ella ellas ellos en entre era es esa esas ese eso esos esta
+está están estas este esto estos fue fueron ha han hay la las le les lo los más mas me mi mis mucho muy
+nada ni no nos o para pero poco por porque que qué quien quién se ser si sí sin sobre son su sus también
+tan te tiene tienen todo todos tu tú un una unas uno unos y ya yo q pa xq""".split()
+STOPWORDS_EN = """a an and are as at be by do does for from how i in is it of on or that the this to what
+when where which who why with""".split()
 
 _WORD = re.compile(r"[a-z0-9_]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'«¿¡(\[A-ZÁÉÍÓÚÑ0-9])|\n+")

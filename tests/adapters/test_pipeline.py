@@ -277,6 +277,25 @@ def test_runtime_lora_is_exported_loaded_by_llama_cpp_and_can_serve(done):
         runner.invoke(app, ["adapter", "use", "--base"])
 
 
+def test_the_runtime_lora_served_by_llama_cpp_server_answers_as_in_process(done, tmp_path):
+    """docs/scaling.md: the tuned model on a server is the base GGUF + the run's adapter (`--lora_path`)."""
+    from knowledge.answer.remote import ServerGenerator
+    from tests.llama_server import LlamaServer
+
+    lora = done.run.gguf / json.loads((done.run.gguf / MANIFEST).read_text())["adapter"]["gguf"]["file"]
+    messages = [{"role": "system", "content": system_prompt(done.settings.course_name)},
+                {"role": "user", "content": "¿Cuándo es el horario de atención?"}]
+    local = LlamaGenerator(TINY_MODEL, n_ctx=1024, n_threads=2, lora_path=lora)
+    expected = local.stream(messages, 16, lambda piece: None, temperature=0.0).text
+    server = LlamaServer(TINY_MODEL, tmp_path, lora=lora).start()
+    try:
+        remote = ServerGenerator(server.url, n_ctx=1024)
+        assert remote.stream(messages, 16, lambda piece: None, temperature=0.0).text == expected
+    finally:
+        server.stop()
+    assert str(lora) in server.log.read_text(errors="replace")  # the server loaded the adapter
+
+
 def next_token_logits(text: bytes = b"La tasa de aprendizaje es", **kwargs):
     """llama.cpp's logits for the token after `text` on the tiny model (kwargs: lora_path, lora_scale)."""
     import llama_cpp

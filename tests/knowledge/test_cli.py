@@ -1,6 +1,7 @@
 """The `coursebot` CLI through Typer's runner, against the session's Weaviate server."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -44,6 +45,7 @@ def test_ingest_search_json_sources_and_status(env, sample_course):
     assert {r["file"] for r in listed} >= {"programa.md"}
     status = json.loads(run("status", "--json"))
     assert status["server_up"] and status["sources"] == 4 and status["chunks"] > 4
+    assert status["replication"] == 1 and status["warnings"] == []  # one node: one copy, as configured
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract-ocr is not installed (make setup)")
@@ -69,6 +71,28 @@ def test_status_fails_as_a_healthcheck_when_the_generator_file_is_missing(env, m
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["generator_present"] is False
+
+
+def test_status_reports_a_collection_created_without_the_replication_asked_for(env, monkeypatch):
+    assert json.loads(run("status", "--json"))["replication"] == 1  # the collection is created: one copy
+    monkeypatch.setenv("COURSEBOT_WEAVIATE_REPLICATION", "3")  # asked for later (a cluster: test_cluster.py)
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    [warning] = status["warnings"]
+    assert status["replication"] == 1 and f"collection {env['COURSEBOT_COLLECTION']} has 1 copy" in warning
+    assert "COURSEBOT_WEAVIATE_REPLICATION" in warning
+
+
+def test_status_checks_a_generator_server_answers(env, monkeypatch):
+    from tests.llama_server import free_port
+
+    monkeypatch.setenv("COURSEBOT_GENERATOR_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 1
+    status = json.loads(result.stdout)
+    assert status["generator_present"] is False and "unavailable" in status["generator_error"]
+    assert status["generator"] == os.environ["COURSEBOT_GENERATOR_URL"]
 
 
 def test_refresh_reports_and_remove(env, sample_course, tmp_path):
