@@ -95,7 +95,7 @@ def bench_server(kb: Knowledge, questions: list[str], url: str | None = None, lo
         if url is None:
             lora = local.generator.lora_path
             url = stack.enter_context(local_server(local.generator.model_path, threads, s.n_ctx, lora))
-            where = f"llama_cpp.server on loopback, same GGUF, {threads} threads"
+            where = f"llama_cpp.server on {url}, same GGUF, {threads} threads"
         else:
             where = f"the server at {url}"
         generator = ServerGenerator(url, s.generator_server_model, s.generator_api_key, s.n_ctx,

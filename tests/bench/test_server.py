@@ -1,8 +1,9 @@
 """bench/server.py: in-process vs server-backed answers on the same questions, beside the raw server, with a
 real llama_cpp.server (started by the section itself, or named by URL) and the tiny model."""
 
-import subprocess
+import re
 
+import httpx
 import pytest
 
 from bench.server import bench_server, local_server
@@ -34,11 +35,11 @@ def check(figures, questions: int) -> dict:
 
 
 def test_the_section_starts_a_server_with_the_same_gguf_and_stops_it(answering_kb):
-    before = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout.split()
     by_name = check(bench_server(answering_kb, QUESTIONS, log=lambda line: None), 2)
-    assert "llama_cpp.server on loopback, same GGUF, 2 threads" in by_name["answer total p50, server-backed"].note
-    after = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout.split()
-    assert after == before  # nothing left running
+    note = by_name["answer total p50, server-backed"].note
+    url = re.search(r"llama_cpp\.server on (http://127\.0\.0\.1:\d+), same GGUF, 2 threads", note).group(1)
+    with pytest.raises(httpx.ConnectError):  # stopped: nothing left running
+        httpx.get(f"{url}/v1/models", timeout=2)
 
 
 def test_a_named_server_is_measured_instead(answering_kb, tmp_path):

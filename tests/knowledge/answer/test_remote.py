@@ -72,7 +72,7 @@ def test_the_same_questions_get_the_same_answers_in_process_and_on_the_server(kb
     kb.settings.generator_model = str(TINY_MODEL)
     kb.settings.max_answer_tokens, kb.settings.n_ctx, kb.settings.n_threads = 24, 1024, 2
     kb.settings.answer_max_sources, kb.settings.answer_total_chars = 2, 800
-    kb.indexer.refresh(sample_course)
+    kb.indexer.ingest_file(sample_course / "programa.md", sample_course)
     questions = ["¿Cuándo es el horario de atención?", "¿Qué pasa si entrego tarde un taller?",
                  "¿Cuánto vale el proyecto final?"]
     local = [kb.answerer.answer(q) for q in questions]
