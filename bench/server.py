@@ -125,7 +125,10 @@ def bench_server(kb: Knowledge, questions: list[str], url: str | None = None, lo
     col = {key: [r[key] for r in rows] for key in rows[0]}
     p50 = {key: percentile(v, 50) for key, v in col.items()}
     overhead = percentile([a / b for a, b in zip(col["served"], col["raw"], strict=True)], 50)
-    note = f"{where}; {len(rows)} questions, max {local.settings.max_answer_tokens} tokens"
+    # the machine's raw write rate on the server, from the raw runs: the answer's tokens after its first one
+    write_rate = percentile([r["written"] / max((r["raw"] - r["raw_ttft"]) / 1000, 1e-6) for r in rows], 50)
+    note = (f"{where}; {len(rows)} questions, max {local.settings.max_answer_tokens} tokens; raw server write rate "
+            f"{write_rate:.1f} tok/s")
     return [
         Figure("server", "answer total p50, server-backed", p50["served"], "ms", None, p50["local"],
                "in-process llama.cpp, same questions", note),
