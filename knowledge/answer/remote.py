@@ -82,8 +82,7 @@ class ServerGenerator:
     """Chat completions from an OpenAI-compatible server; one `httpx.Client` (thread-safe) for all requests."""
 
     def __init__(self, url: str, model: str = "", api_key: str | None = None, n_ctx: int = 2048, seed: int = 0,
-                 timeout: float = 60.0, retries: int = 2, backoff: float = 0.5,
-                 transport: httpx.BaseTransport | None = None):
+                 timeout: float = 60.0, retries: int = 2, backoff: float = 0.5):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"the generator URL must be http(s)://host[:port], not {url!r}")
@@ -92,7 +91,7 @@ class ServerGenerator:
         self.retries, self.backoff = retries, backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # read = the longest silence allowed: before the first token and between two tokens
-        self._http = httpx.Client(base_url=self.base, headers=headers, transport=transport,
+        self._http = httpx.Client(base_url=self.base, headers=headers,
                                   timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         self._count: Callable[[str], int] | None = None
         self._bos = 0  # tokens the server's tokenizer adds to every count (a BOS), subtracted
