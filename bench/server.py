@@ -10,7 +10,6 @@ each generator, and the bot layer's overhead over the raw server (target ≤ 1.1
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,27 +22,35 @@ import httpx
 from knowledge.answer.answerer import Answerer
 from knowledge.answer.generation import GenerationQueue
 from knowledge.answer.prompt import build_messages
-from knowledge.answer.remote import ServerGenerator, sse_events
+from knowledge.answer.remote import ServerGenerator, sse_events, text_of
 from knowledge.core import Knowledge
 from knowledge.errors import GeneratorUnavailable
+from knowledge.server import HOST, free_port
 
 from .measure import pipeline_run, prime_cache
 from .report import Figure, at_most, percentile
 
 
-@contextlib.contextmanager
-def local_server(model: Path, threads: int, n_ctx: int, lora: Path | None = None,
-                 timeout: float = 180.0) -> Iterator[str]:
-    """`python -m llama_cpp.server` serving `model` on a free loopback port, for the bench's duration: its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+def server_command(model: Path, port: int, threads: int, n_ctx: int, lora: Path | None = None,
+                   api_key: str | None = None) -> list[str]:
+    """`python -m llama_cpp.server` serving `model` (+ a runtime LoRA) on a loopback port, seeded as in-process."""
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", HOST,
                "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
                "--n_threads_batch", str(threads), "--seed", "0"]
     if lora:
         command += ["--lora_path", str(lora)]
-    url = f"http://127.0.0.1:{port}"
+    if api_key:
+        command += ["--api_key", api_key]
+    return command
+
+
+@contextlib.contextmanager
+def local_server(model: Path, threads: int, n_ctx: int, lora: Path | None = None,
+                 timeout: float = 180.0) -> Iterator[str]:
+    """`llama_cpp.server` serving `model` on a free loopback port, for the bench's duration: its URL."""
+    port = free_port()
+    command = server_command(model, port, threads, n_ctx, lora)
+    url = f"http://{HOST}:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -73,7 +80,7 @@ def raw_server_completion(generator: ServerGenerator, messages: list[dict], max_
                       json=generator.request_body(messages, max_tokens)) as response:
         response.raise_for_status()
         for event in sse_events(response.iter_lines()):
-            if ttft is None and any((c.get("delta") or {}).get("content") for c in event.get("choices") or []):
+            if ttft is None and text_of(event):
                 ttft = time.perf_counter() - start
     total = time.perf_counter() - start
     return (ttft or total) * 1000, total * 1000

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,11 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.server import server_command
+from knowledge.answer.remote import text_of
+from knowledge.server import free_port
 
 
 class LlamaServer:
@@ -42,13 +39,7 @@ class LlamaServer:
             import llama_cpp.server  # noqa: F401
         except ImportError as e:
             pytest.fail(f"llama-cpp-python's server extras are missing ({e}): run make setup")
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--host", "127.0.0.1",
-                   "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
-                   "--n_threads_batch", str(self.threads), "--seed", "0"]
-        if self.lora:
-            command += ["--lora_path", str(self.lora)]
-        if self.api_key:
-            command += ["--api_key", self.api_key]
+        command = server_command(self.model, self.port, self.threads, self.n_ctx, self.lora, self.api_key)
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -84,9 +75,7 @@ class LlamaServer:
 
 
 def has_text(line: str) -> bool:
-    if not line.startswith("data:") or line.endswith("[DONE]"):
-        return False
-    return any((c.get("delta") or {}).get("content") for c in json.loads(line[5:]).get("choices") or [])
+    return line.startswith("data:") and not line.endswith("[DONE]") and bool(text_of(json.loads(line[5:])))
 
 
 class FaultProxy:

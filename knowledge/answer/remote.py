@@ -61,6 +61,11 @@ def sse_events(lines: Iterator[str]) -> Iterator[dict]:
         raise TruncatedStream("the stream ended before the answer was finished")
 
 
+def text_of(event: dict) -> str:
+    """The answer text a streamed chunk carries (its choices' `delta.content`)."""
+    return "".join((c.get("delta") or {}).get("content") or "" for c in event.get("choices") or [])
+
+
 def counts_of(event: dict) -> dict[str, int]:
     """Token counts a chunk reports: OpenAI's `usage` (vLLM, llama-server, Ollama) or llama.cpp's `timings`."""
     counts = {}
@@ -196,13 +201,11 @@ class ServerGenerator:
                     if "error" in event:
                         raise ServerError(f"the server reported: {str(event['error'])[:200]}", not pieces)
                     counts |= counts_of(event)
-                    for choice in event.get("choices") or []:
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            if ttft is None:
-                                ttft = (time.perf_counter() - start) * 1000
-                            pieces.append(delta)
-                            on_token(delta)
+                    if delta := text_of(event):
+                        if ttft is None:
+                            ttft = (time.perf_counter() - start) * 1000
+                        pieces.append(delta)
+                        on_token(delta)
         except httpx.TimeoutException as e:
             raise ServerError(f"no data for {self._http.timeout.read:g} s ({type(e).__name__})", not pieces) from e
         except httpx.TransportError as e:

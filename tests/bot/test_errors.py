@@ -15,6 +15,7 @@ from tests.llama_server import LlamaServer
 pytestmark = pytest.mark.timeout(180)
 
 QUESTION = "¿Cuánto vale el proyecto final en la nota?"
+NO_ANSWERS = "😔 Lo siento, ahora mismo no puedo redactar respuestas. Inténtalo de nuevo en unos minutos."
 
 
 @pytest.fixture
@@ -56,8 +57,7 @@ def test_a_broken_model_gets_an_apology_and_commands_keep_working(setup, tmp_pat
 
     async def scenario(h: Harness) -> None:
         await h.send_text(STUDENT, QUESTION)
-        assert h.texts(STUDENT)[-1] == ("😔 Lo siento, ahora mismo no puedo redactar respuestas. "
-                                        "Inténtalo de nuevo en unos minutos.")
+        assert h.texts(STUDENT)[-1] == NO_ANSWERS
         await h.send_text(OTHER, "/fuentes")
         assert "programa.md" in h.texts(OTHER)[-1]
 
@@ -76,8 +76,7 @@ def test_a_generator_server_down_at_start_gets_an_apology_and_serves_once_it_is_
 
     async def scenario(h: Harness) -> None:
         await h.send_text(STUDENT, QUESTION)
-        assert h.texts(STUDENT)[-1] == ("😔 Lo siento, ahora mismo no puedo redactar respuestas. "
-                                        "Inténtalo de nuevo en unos minutos.")
+        assert h.texts(STUDENT)[-1] == NO_ANSWERS
         await h.send_text(OTHER, "/fuentes")
         assert "programa.md" in h.texts(OTHER)[-1]
         await asyncio.to_thread(server.start)  # the server comes up while the bot runs
