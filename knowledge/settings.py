@@ -14,6 +14,14 @@ CACHE_DIR = Path(os.environ.get("COURSEBOT_CACHE", Path.home() / ".cache" / "cou
 LORA_SCALE_MAX = 2.0  # llama.cpp's LoRA scale: 0 = the base model, 1 = as trained, above 1 = amplified
 
 
+def http_url(url: str, what: str = "the URL") -> str:
+    """`url` if it is http(s)://host[:port]…, else a ValueError that says so."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{what} must be http(s)://host[:port], not {url!r}")
+    return url
+
+
 class Settings(BaseSettings):
     """Everything the knowledge core needs; `bot.settings.BotSettings` adds the Telegram side."""
 
@@ -110,10 +118,7 @@ class Settings(BaseSettings):
     @field_validator("generator_url")
     @classmethod
     def _an_http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
-            raise ValueError(f"COURSEBOT_GENERATOR_URL must be http(s)://host[:port], not {url!r}")
-        return url
+        return http_url(url, "COURSEBOT_GENERATOR_URL") if url else url
 
     @property
     def resolved_data_dir(self) -> Path:

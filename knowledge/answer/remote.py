@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import GeneratorUnavailable
+from ..settings import http_url
 from .generation import Completion
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,7 @@ class ServerGenerator:
 
     def __init__(self, url: str, model: str = "", api_key: str | None = None, n_ctx: int = 2048, seed: int = 0,
                  timeout: float = 60.0, retries: int = 2, backoff: float = 0.5):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"the generator URL must be http(s)://host[:port], not {url!r}")
-        self.base = url.rstrip("/").removesuffix("/v1")
+        self.base = http_url(url, "the generator URL").rstrip("/").removesuffix("/v1")
         self.model, self.n_ctx, self.seed = model, n_ctx, seed
         self.retries, self.backoff = retries, backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
