@@ -34,12 +34,17 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def weaviate_server(tmp_path_factory):
+def weaviate_binary() -> Path:
+    """The weaviate-server `make setup` built (fails the test, saying so, when it is missing)."""
     binary = Path(os.environ.get("COURSEBOT_WEAVIATE_BIN", CACHE_DIR / "bin" / "weaviate-server"))
     if not binary.is_file():
         pytest.fail(f"weaviate-server missing at {binary}: run make setup")
-    server = WeaviateServer(binary, tmp_path_factory.mktemp("weaviate")).start()
+    return binary
+
+
+@pytest.fixture(scope="session")
+def weaviate_server(tmp_path_factory):
+    server = WeaviateServer(weaviate_binary(), tmp_path_factory.mktemp("weaviate")).start()
     yield server
     server.stop()
 

@@ -1,7 +1,6 @@
 """COURSEBOT_WEAVIATE_REPLICATION on a real three-node Weaviate cluster on loopback: the course survives a node
 killed with SIGKILL (same top-k, a refresh completes), and the node that comes back converges."""
 
-import os
 import shutil
 import time
 import uuid
@@ -11,9 +10,9 @@ import pytest
 import weaviate.classes as wvc
 
 from knowledge.core import Knowledge
-from knowledge.settings import CACHE_DIR, Settings
+from knowledge.settings import Settings
 from knowledge.store import connect
-from tests.conftest import MODELS_DIR, TINY_MODEL
+from tests.conftest import MODELS_DIR, TINY_MODEL, weaviate_binary
 from tests.weaviate_cluster import WeaviateCluster
 
 # over a minute (three nodes start, one is killed and repaired): `make test-all` runs it
@@ -24,10 +23,7 @@ QUESTIONS = ["¿Cuándo es el horario de atención?", "¿Qué es la validación 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    binary = Path(os.environ.get("COURSEBOT_WEAVIATE_BIN", CACHE_DIR / "bin" / "weaviate-server"))
-    if not binary.is_file():
-        pytest.fail(f"weaviate-server missing at {binary}: run make setup")
-    cluster = WeaviateCluster(binary, tmp_path_factory.mktemp("cluster")).start()
+    cluster = WeaviateCluster(weaviate_binary(), tmp_path_factory.mktemp("cluster")).start()
     yield cluster
     cluster.stop()
 
