@@ -125,7 +125,6 @@ async def post_init(application: Application) -> None:
         await services.blocking(knowledge.open)
         services.owns_knowledge = True
     services.db = Database(knowledge.sessions, services.io)
-    await services.blocking(services.db.create_tables)
     services.admins |= await services.db.run(admin_ids)  # granted with /admin add; ADMIN_IDS are already in
     for folder in await services.blocking(materials.clean_staging, services.settings.resolved_materials_dir):
         log.info("removed %s, an upload a crash left unfinished", folder)

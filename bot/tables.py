@@ -1,7 +1,7 @@
 """The bot's tables (SQLAlchemy 2.0, on `knowledge.registry.Base`, same database as the source registry).
 
 Plain functions take a `Session` and do one thing; `Database.run` calls them in a transaction off the
-event loop, retrying while SQLite is locked (`knowledge.registry.with_retry`).
+event loop, retrying while SQLite is locked (`knowledge.database.with_retry`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from knowledge.registry import Base, utcnow, with_retry
+from knowledge.database import upsert, with_retry
+from knowledge.registry import Base, utcnow
 
 T = TypeVar("T")
 
@@ -94,19 +95,18 @@ class Escalation(Base):
 
 
 # -- users ------------------------------------------------------------------------------------------
-def record_user(s: Session, user_id: int, name: str, username: str | None) -> User:
+def record_user(s: Session, user_id: int, name: str, username: str | None) -> None:
     """Create the user on first contact (keeping the role), refreshing the name."""
-    user = s.get(User, user_id) or User(id=user_id, role=STUDENT)
-    user.name, user.username = name[:200], username
-    s.add(user)
-    return user
+    upsert(s, User, {"id": user_id, "role": STUDENT, "name": name[:200], "username": username, "first_seen": utcnow()},
+           key=["id"], update=["name", "username"])
 
 
-def set_role(s: Session, user_id: int, role: str) -> User:
-    user = s.get(User, user_id) or User(id=user_id, name="")
-    user.role = role
-    s.add(user)
-    return user
+def set_role(s: Session, user_id: int, role: str) -> None:
+    upsert(s, User, {"id": user_id, "role": role, "name": "", "first_seen": utcnow()}, key=["id"], update=["role"])
+
+
+def get_user(s: Session, user_id: int) -> User | None:
+    return s.get(User, user_id)
 
 
 def admin_ids(s: Session) -> set[int]:
@@ -127,11 +127,8 @@ def get_answer(s: Session, answer_id: int) -> Answer | None:
 
 def set_feedback(s: Session, answer_id: int, user_id: int, value: int) -> None:
     """One vote per student and answer; voting again replaces the vote."""
-    row = s.scalar(select(Feedback).where(Feedback.answer_id == answer_id, Feedback.user_id == user_id))
-    if row is None:
-        row = Feedback(answer_id=answer_id, user_id=user_id, value=value)
-    row.value = value
-    s.add(row)
+    upsert(s, Feedback, {"answer_id": answer_id, "user_id": user_id, "value": value, "created_at": utcnow()},
+           key=["answer_id", "user_id"], update=["value", "created_at"])
 
 
 # -- escalations ------------------------------------------------------------------------------------
@@ -219,10 +216,6 @@ class Database:
 
     def __init__(self, sessions: sessionmaker[Session], executor: Executor | None = None):
         self.sessions, self.executor = sessions, executor
-
-    def create_tables(self) -> None:
-        with self.sessions() as s:
-            Base.metadata.create_all(s.get_bind())
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """fn(session, *args, **kwargs) in one transaction, in a worker thread, retried while locked."""

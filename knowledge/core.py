@@ -17,11 +17,11 @@ from .answer.answerer import Answerer, AnswerSettings
 from .answer.generation import GenerationQueue, LlamaGenerator
 from .answer.prompt import PromptShape
 from .answer.remote import ServerGenerator
+from .database import make_sessionmaker
 from .embedding import embedder_id, make_embedder
 from .errors import StoreUnavailable
 from .ingest.indexer import Indexer
 from .ingest.ocr import OcrLimits
-from .registry import make_sessionmaker
 from .retrieval import Retriever
 from .server import WeaviateServer
 from .settings import Settings

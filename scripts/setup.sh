@@ -88,13 +88,15 @@ fi
 need=""
 command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx spa || need="tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng"
 command -v espeak-ng >/dev/null 2>&1 || need="$need espeak-ng"
+# PostgreSQL: the tests run the database suites on a real server as well as SQLite (DATABASE_URL in production)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 if [ -n "$need" ]; then
   step "extra: $need (Debian packages)"
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \
       || echo "could not install $need: scans and photos are not read (OCR tests are skipped)"
   else
-    echo "install them as root (apt-get install $need): without them scans and photos are not read"
+    echo "install them as root (apt-get install $need): without them scans and photos are not read and the PostgreSQL tests are skipped"
   fi
 fi
 

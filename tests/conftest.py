@@ -49,6 +49,26 @@ def weaviate_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped, saying why, only where none can be installed)."""
+    from tests.postgres import PostgresServer, unavailable
+
+    if reason := unavailable():
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The same test on both databases the product supports: a fresh SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'coursebot.db'}"
+    return request.getfixturevalue("postgres_server").create_database()
+
+
 @pytest.fixture
 def settings(tmp_path, weaviate_server, monkeypatch) -> Settings:
     for var in ("COURSEBOT_COLLECTION", "DATABASE_URL", "COURSEBOT_MATERIALS_DIR"):

@@ -27,6 +27,7 @@ from pathlib import Path
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..database import with_retry
 from ..errors import (
     FileTooLarge,
     RefreshBusy,
@@ -35,7 +36,7 @@ from ..errors import (
     UnsafePath,
     UnsupportedFileType,
 )
-from ..registry import Source, get_source, list_sources, utcnow, with_retry
+from ..registry import Source, get_source, list_sources, utcnow
 from ..store import ChunkStore
 from . import ocr as ocr_engine
 from .chunking import CHUNKER_VERSION, describe, make_nodes

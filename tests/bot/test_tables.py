@@ -1,4 +1,5 @@
-"""bot/tables.py: the bot's tables on the shared registry Base, in a real SQLite file that survives a restart."""
+"""bot/tables.py: the bot's tables on the shared registry Base, on real SQLite and PostgreSQL, surviving a restart
+and concurrent writers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.tables import (
     admin_ids,
     find_escalation,
     get_answer,
+    get_user,
     knowledge_gaps,
     normalize_question,
     record_user,
@@ -25,13 +27,12 @@ from bot.tables import (
     stats,
     was_escalated,
 )
-from knowledge.registry import make_sessionmaker, utcnow
+from knowledge.database import make_sessionmaker
+from knowledge.registry import utcnow
 
 
-def database(path) -> Database:
-    db = Database(make_sessionmaker(f"sqlite:///{path / 'coursebot.db'}"))
-    db.create_tables()
-    return db
+def database(url: str) -> Database:
+    return Database(make_sessionmaker(url))
 
 
 def ask(db: Database, question: str, abstained: bool = False, user: int = 1) -> int:
@@ -40,15 +41,15 @@ def ask(db: Database, question: str, abstained: bool = False, user: int = 1) -> 
                               abstained=abstained, timings={"total_ms": 5.0}))
 
 
-def test_tables_share_the_registry_database(tmp_path):
-    db = database(tmp_path)
+def test_tables_share_the_registry_database(database_url):
+    db = database(database_url)
     with db.sessions() as s:
         tables = set(inspect(s.get_bind()).get_table_names())
     assert {"sources", "bot_users", "bot_messages", "bot_feedback", "bot_escalations"} <= tables
 
 
-def test_a_restart_loses_nothing(tmp_path):
-    db = database(tmp_path)
+def test_a_restart_loses_nothing(database_url):
+    db = database(database_url)
     asyncio.run(db.run(record_user, 7, "Ana", "ana"))
     asyncio.run(db.run(set_role, 8, ADMIN))
     answer_id = ask(db, "¿Cuándo es el parcial?")
@@ -57,7 +58,7 @@ def test_a_restart_loses_nothing(tmp_path):
                        staff_chat_id=8, staff_message_id=99))
     db.sessions.kw["bind"].dispose()
 
-    again = database(tmp_path)  # a new engine on the same file, as after a restart
+    again = database(database_url)  # a new engine on the same file, as after a restart
     row = asyncio.run(again.run(get_answer, answer_id))
     assert row.question == "¿Cuándo es el parcial?" and row.citations[0]["label"] == "A"
     assert row.timings == {"total_ms": 5.0}
@@ -68,16 +69,18 @@ def test_a_restart_loses_nothing(tmp_path):
     assert asyncio.run(again.run(stats)).thumbs_down == 1
 
 
-def test_recording_a_user_keeps_the_role(tmp_path):
-    db = database(tmp_path)
+def test_recording_a_user_keeps_the_role(database_url):
+    db = database(database_url)
     asyncio.run(db.run(set_role, 5, ADMIN))
-    user = asyncio.run(db.run(record_user, 5, "Profe", None))
+    asyncio.run(db.run(record_user, 5, "Profe", None))
+    asyncio.run(db.run(record_user, 6, "Ana", "ana"))
+    user = asyncio.run(db.run(get_user, 5))
     assert user.role == ADMIN and user.name == "Profe"
-    assert asyncio.run(db.run(record_user, 6, "Ana", "ana")).role == STUDENT
+    assert asyncio.run(db.run(get_user, 6)).role == STUDENT
 
 
-def test_voting_again_replaces_the_vote(tmp_path):
-    db = database(tmp_path)
+def test_voting_again_replaces_the_vote(database_url):
+    db = database(database_url)
     answer_id = ask(db, "q")
     asyncio.run(db.run(set_feedback, answer_id, 1, 1))
     asyncio.run(db.run(set_feedback, answer_id, 1, -1))
@@ -86,8 +89,8 @@ def test_voting_again_replaces_the_vote(tmp_path):
     assert (st.thumbs_up, st.thumbs_down) == (1, 1)
 
 
-def test_stats_and_the_knowledge_gap_queue(tmp_path):
-    db = database(tmp_path)
+def test_stats_and_the_knowledge_gap_queue(database_url):
+    db = database(database_url)
     asyncio.run(db.run(record_user, 1, "A", None))
     asyncio.run(db.run(record_user, 2, "B", None))
     ask(db, "¿Hay examen de recuperación?", abstained=True)
@@ -108,8 +111,8 @@ def test_stats_and_the_knowledge_gap_queue(tmp_path):
     assert normalize_question("  ¿Qué   es KNN? ") == "qué es knn"
 
 
-def test_gaps_order_ties_by_most_recent(tmp_path):
-    db = database(tmp_path)
+def test_gaps_order_ties_by_most_recent(database_url):
+    db = database(database_url)
     old, new = ask(db, "vieja", abstained=True), ask(db, "nueva", abstained=True)
 
     def age(s, answer_id, days):
@@ -120,11 +123,38 @@ def test_gaps_order_ties_by_most_recent(tmp_path):
     assert [g.question for g in asyncio.run(db.run(knowledge_gaps))] == ["nueva", "vieja"]
 
 
-def test_a_stale_escalation_for_the_same_staff_message_is_replaced(tmp_path):
+def test_a_stale_escalation_for_the_same_staff_message_is_replaced(database_url):
     """Regression: a new bot token restarts message ids, and the unique (staff chat, message) key crashed."""
-    db = database(tmp_path)
+    db = database(database_url)
     first, second = ask(db, "uno"), ask(db, "dos")
     for answer_id in (first, second):
         asyncio.run(db.run(save_escalation, answer_id=answer_id, student_id=1, student_chat_id=1,
                            student_message_id=answer_id, staff_chat_id=8, staff_message_id=1))
     assert asyncio.run(db.run(find_escalation, 8, 1)).answer_id == second
+
+
+def test_two_workers_writing_at_once_lose_nothing(database_url):
+    """Two workers (two engines on one database) record the same new students, their questions and their votes
+    at the same time: every question is kept, each student exists once, each vote once."""
+    workers = [database(database_url), database(database_url)]
+    students = range(100, 120)
+
+    async def work(db: Database, offset: int) -> list[int]:
+        ids = []
+        for student in students:
+            await db.run(record_user, student, f"Estudiante {student}", None)
+            ids.append(await db.run(save_answer, user_id=student, chat_id=student, question_message_id=offset,
+                                    question=f"q{student}-{offset}"))
+        for answer_id in ids:
+            for student in students:
+                await db.run(set_feedback, answer_id, student, 1)
+        return ids
+
+    async def both():
+        return await asyncio.gather(work(workers[0], 1), work(workers[1], 2))
+
+    first, second = asyncio.run(both())
+    st = asyncio.run(workers[0].run(stats))
+    assert (st.users, st.questions) == (len(students), 2 * len(students))
+    assert st.thumbs_up == 2 * len(students) * len(students)
+    assert set(first).isdisjoint(second)
