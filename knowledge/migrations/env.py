@@ -30,3 +30,5 @@ if hasattr(context, "config"):  # only inside an alembic run (a plain import def
 
             with make_engine(os.environ["DATABASE_URL"]).connect() as conn:
                 run(conn)
+
+    main()
