@@ -53,7 +53,7 @@ class PostgresServer:
     def admin_url(self) -> str:
         return f"postgresql://coursebot@127.0.0.1:{self.port}/postgres"
 
-    def _run(self, *args: str, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+    def _run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         kwargs.setdefault("user", self.user)
         return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)
 
@@ -63,11 +63,12 @@ class PostgresServer:
         data = self.dir / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "coursebot", "--auth=trust", "-E", "UTF8",
                   "--no-sync", "--locale=C.UTF-8")
-        self.process = subprocess.Popen(
-            [str(self.bin / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port),
-             "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=200"],
-            user=self.user, stdout=subprocess.DEVNULL, stderr=open(self.dir / "server.log", "w"))
+        with open(self.dir / "server.log", "w") as log:  # the server keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [str(self.bin / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port),
+                 "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                user=self.user, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while True:
             try:

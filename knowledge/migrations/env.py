@@ -8,27 +8,26 @@ from alembic import context
 
 from knowledge.registry import Base
 
-if hasattr(context, "config"):  # only inside an alembic run (a plain import defines nothing to run)
+
+def run(connection) -> None:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def main() -> None:
     config = context.config
     for module in (config.get_main_option("model_modules") or "").split():
         importlib.import_module(module)  # registers its tables on Base.metadata (for --autogenerate)
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+    from knowledge.database import make_engine
+
+    with make_engine(os.environ["DATABASE_URL"]).connect() as conn:
+        run(conn)
 
 
-    def run(connection) -> None:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-
-    def main() -> None:
-        connection = config.attributes.get("connection")
-        if connection is not None:
-            run(connection)
-        else:
-            from knowledge.database import make_engine
-
-            with make_engine(os.environ["DATABASE_URL"]).connect() as conn:
-                run(conn)
-
+if hasattr(context, "config"):  # inside an alembic run; a plain import (the architecture test's) runs nothing
     main()
