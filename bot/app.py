@@ -23,16 +23,17 @@ from telegram.request import BaseRequest
 
 from knowledge.core import Knowledge
 from knowledge.errors import GeneratorUnavailable
+from knowledge.leases import give_up
 
 from . import materials
 from .context import BotData, CourseContext, Services
 from .handlers import access, admin, escalation, feedback, media, questions, students, uploads
 from .handlers.access import staff_only
 from .handlers.errors import handle_error, redact
-from .jobs import schedule_refresh
+from .jobs import SCHEDULER_LEASE, schedule_refresh
 from .keyboards import Action
 from .settings import BotSettings
-from .tables import Database, admin_ids
+from .tables import Database
 
 log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 3  # a request refused by flood control is sent again this often after waiting as told
@@ -125,7 +126,7 @@ async def post_init(application: Application) -> None:
         await services.blocking(knowledge.open)
         services.owns_knowledge = True
     services.db = Database(knowledge.sessions, services.io)
-    services.admins |= await services.db.run(admin_ids)  # granted with /admin add; ADMIN_IDS are already in
+    await services.reload_admins()  # ADMIN_IDS and those granted with /admin add
     for folder in await services.blocking(materials.clean_staging, services.settings.resolved_materials_dir):
         log.info("removed %s, an upload a crash left unfinished", folder)
     try:  # load the model now, so the first student does not wait for it
@@ -143,6 +144,8 @@ async def post_init(application: Application) -> None:
 async def post_shutdown(application: Application) -> None:
     """Close what post_init opened."""
     services: Services = application.bot_data.services
+    if services.leader:  # hand the scheduled refresh to another worker now, not when the lease expires
+        await services.blocking(give_up, services.knowledge.sessions, SCHEDULER_LEASE)
     if services.owns_knowledge:
         await services.blocking(services.knowledge.close)
     services.io.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,7 @@ from knowledge.core import Knowledge
 
 from .limits import Conversations, RateLimiter
 from .settings import BotSettings
-from .tables import Database
+from .tables import Database, admin_ids
 
 T = TypeVar("T")
 IO_THREADS = 8  # database writes, retrieval, file moves: short blocking calls, never a wait for the model
@@ -32,6 +32,7 @@ class Services:
     admins: set[int] = field(default_factory=set)
     db: Database | None = None  # set in post_init, once the database is reachable
     known_users: set[int] = field(default_factory=set)  # users already recorded by this process
+    leader: bool = False  # this worker holds the scheduler lease: it runs the scheduled refresh (bot/jobs.py)
     indexing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one upload/refresh/delete at a time
     escalating: asyncio.Lock = field(default_factory=asyncio.Lock)  # a staff reply waits until its row is saved
     owns_knowledge: bool = False  # opened by post_init, so closed by post_shutdown
@@ -42,8 +43,14 @@ class Services:
 
     @classmethod
     def build(cls, settings: BotSettings, knowledge: Knowledge) -> Services:
-        return cls(settings, knowledge, RateLimiter(settings.rate_per_minute, settings.rate_per_day),
-                   Conversations(settings.history_turns), admins=set(settings.admin_ids))
+        sessions = knowledge.sessions
+        return cls(settings, knowledge, RateLimiter(sessions, settings.rate_per_minute, settings.rate_per_day),
+                   Conversations(sessions, settings.history_turns), admins=set(settings.admin_ids))
+
+    async def reload_admins(self) -> set[int]:
+        """The admins now: ADMIN_IDS and the roles in the database, which any worker may have changed."""
+        self.admins = set(self.settings.admin_ids) | await self.database.run(admin_ids)
+        return self.admins
 
     async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """fn(*args, **kwargs) on the I/O executor, awaited."""

@@ -1,11 +1,22 @@
-"""Per-student limits and memory, kept in the process and bounded (pure; the clock is injectable)."""
+"""Per-student limits and conversation memory, kept in the shared database so every worker behind a proxy
+sees the same windows and the same turns, and a restart loses neither.
+
+The window arithmetic is pure (`verdict`); `RateLimiter` and `Conversations` read and write it in one
+transaction each (the clock is injectable). Each call blocks briefly: handlers run them on the I/O executor.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from knowledge.database import serialize, with_retry
+
+from .tables import Asked, Turn
 
 MINUTE, DAY = 60.0, 86400.0
 
@@ -17,55 +28,73 @@ class Verdict:
     window: str = ""  # "minute" | "day": which limit was hit
 
 
+def verdict(asked: Sequence[float], now: float, per_minute: int, per_day: int) -> Verdict:
+    """Whether one more question is allowed at `now`, given the times (ascending) of those asked in the last day."""
+    recent = [t for t in asked if now - t < MINUTE]
+    if len(recent) >= per_minute:
+        return Verdict(False, MINUTE - (now - recent[-per_minute]), "minute")
+    if len(asked) >= per_day:
+        return Verdict(False, DAY - (now - asked[-per_day]), "day")
+    return Verdict(True)
+
+
 class RateLimiter:
-    """Sliding windows: at most `per_minute` questions in any 60 s and `per_day` in any 24 h, per student."""
+    """Sliding windows: at most `per_minute` questions in any 60 s and `per_day` in any 24 h, per sender."""
 
-    def __init__(self, per_minute: int, per_day: int, clock: Callable[[], float] = time.monotonic,
-                 max_users: int = 100_000):
-        self.per_minute, self.per_day, self.clock, self.max_users = per_minute, per_day, clock, max_users
-        self._asked: OrderedDict[int, deque[float]] = OrderedDict()
+    def __init__(self, sessions: sessionmaker[Session], per_minute: int, per_day: int,
+                 clock: Callable[[], float] = time.time):
+        self.sessions, self.per_minute, self.per_day, self.clock = sessions, per_minute, per_day, clock
 
-    def __len__(self) -> int:
-        """Students currently tracked."""
-        return len(self._asked)
+    def check(self, sender: int) -> Verdict:
+        """Count a question if it is allowed; a refused one does not count. Two workers checking the same
+        sender at once take turns (`serialize`), so a burst split across workers is limited like one."""
+        def transaction() -> Verdict:
+            with self.sessions.begin() as s:
+                serialize(s, f"asked:{sender}")
+                now = self.clock()
+                s.execute(delete(Asked).where(Asked.sender == sender, Asked.at <= now - DAY))  # bounded
+                asked = list(s.scalars(select(Asked.at).where(Asked.sender == sender).order_by(Asked.at)))
+                result = verdict(asked, now, self.per_minute, self.per_day)
+                if result.allowed:
+                    s.add(Asked(sender=sender, at=now))
+                return result
 
-    def check(self, user_id: int) -> Verdict:
-        """Count a question if it is allowed; a refused one does not count."""
-        now = self.clock()
-        asked = self._asked.pop(user_id, None) or deque()
-        while asked and now - asked[0] >= DAY:
-            asked.popleft()
-        self._asked[user_id] = asked  # most recently active last
-        while len(self._asked) > self.max_users:
-            self._asked.popitem(last=False)
-        recent = [t for t in asked if now - t < MINUTE]
-        if len(recent) >= self.per_minute:
-            return Verdict(False, MINUTE - (now - recent[-self.per_minute]), "minute")
-        if len(asked) >= self.per_day:
-            return Verdict(False, DAY - (now - asked[-self.per_day]), "day")
-        asked.append(now)
-        return Verdict(True)
+        return with_retry(transaction)
 
 
 class Conversations:
-    """The last few (question, answer) turns per chat and user, for follow-up questions."""
+    """The last `turns` (question, answer) pairs per chat and user, for follow-up questions."""
 
-    def __init__(self, turns: int, max_conversations: int = 10_000):
-        self.turns, self.max_conversations = turns, max_conversations
-        self._turns: OrderedDict[tuple[int, int], deque[tuple[str, str]]] = OrderedDict()
+    def __init__(self, sessions: sessionmaker[Session], turns: int):
+        self.sessions, self.turns = sessions, turns
+
+    def _run(self, fn: Callable[[Session], object]):
+        def transaction():
+            with self.sessions.begin() as s:
+                return fn(s)
+        return with_retry(transaction)
 
     def history(self, chat_id: int, user_id: int) -> list[tuple[str, str]]:
-        return list(self._turns.get((chat_id, user_id), ()))
+        if self.turns <= 0:
+            return []
+        rows = self._run(lambda s: s.execute(
+            select(Turn.question, Turn.answer).where(Turn.chat_id == chat_id, Turn.user_id == user_id)
+            .order_by(Turn.id.desc()).limit(self.turns)).all())
+        return [(q, a) for q, a in reversed(rows)]
 
     def add(self, chat_id: int, user_id: int, question: str, answer: str) -> None:
         if self.turns <= 0:
             return
-        key = (chat_id, user_id)
-        turns = self._turns.pop(key, None) or deque(maxlen=self.turns)
-        turns.append((question, answer))
-        self._turns[key] = turns
-        while len(self._turns) > self.max_conversations:
-            self._turns.popitem(last=False)
+
+        def add_turn(s: Session) -> None:
+            s.add(Turn(chat_id=chat_id, user_id=user_id, question=question, answer=answer))
+            s.flush()
+            mine = (Turn.chat_id == chat_id) & (Turn.user_id == user_id)
+            kept = list(s.scalars(select(Turn.id).where(mine).order_by(Turn.id.desc()).limit(self.turns)))
+            s.execute(delete(Turn).where(mine, Turn.id.not_in(kept)))  # memory stays bounded
+
+        self._run(add_turn)
 
     def forget(self, chat_id: int, user_id: int) -> bool:
-        return self._turns.pop((chat_id, user_id), None) is not None
+        return self._run(lambda s: s.execute(
+            delete(Turn).where(Turn.chat_id == chat_id, Turn.user_id == user_id)).rowcount > 0)

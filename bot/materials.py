@@ -15,8 +15,8 @@ from pathlib import Path
 from knowledge.core import Knowledge
 from knowledge.errors import KnowledgeError, UnsafePath
 from knowledge.ingest.filetypes import safe_join, sanitize_filename, sha256_file, sniff
-from knowledge.ingest.indexer import exclusive
-from knowledge.refresh import RefreshOutcome, run_refresh
+from knowledge.leases import hold
+from knowledge.refresh import INDEX_LEASE, RefreshOutcome, run_refresh
 from knowledge.registry import Source, get_source, list_sources
 from knowledge.settings import Settings
 
@@ -24,12 +24,11 @@ log = logging.getLogger(__name__)
 
 STAGING = ".incoming"  # hidden: `knowledge.ingest.indexer.course_files` skips it, so a refresh never indexes it
 STAGING_MAX_AGE = 3600.0  # seconds: an older staging folder was left by a crash (an upload takes minutes at most)
-LOCK = "refresh.lock"  # in the data dir: the lock `knowledge.refresh.run_refresh` (cron, the bot) holds
 
 
 def _lock(knowledge: Knowledge):
-    """Wait for a running refresh (cron's or ours) before changing the index."""
-    return exclusive(knowledge.settings.resolved_data_dir / LOCK, wait=True)
+    """Wait for a running refresh (cron's, ours or another worker's) before changing the index."""
+    return hold(knowledge.sessions, INDEX_LEASE, wait=True)
 
 
 class UploadRejected(KnowledgeError):

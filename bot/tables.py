@@ -19,7 +19,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -92,6 +94,29 @@ class Escalation(Base):
     staff_message_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Asked(Base):
+    """A question a student was allowed to ask: the rate limits count these (bot/limits.py)."""
+
+    __tablename__ = "bot_asked"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender: Mapped[int] = mapped_column(BigInteger, index=True)  # the user, or the chat an anonymous sender uses
+    at: Mapped[float] = mapped_column(Float)  # seconds since the epoch: every worker's clock agrees
+
+
+class Turn(Base):
+    """One question and answer of a conversation, for follow-up questions (bot/limits.py)."""
+
+    __tablename__ = "bot_turns"
+    __table_args__ = (Index("ix_bot_turns_chat_id_user_id", "chat_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
 
 
 # -- users ------------------------------------------------------------------------------------------

@@ -126,6 +126,17 @@ def with_retry(fn: Callable[[], T], attempts: int = 5, delay: float = 0.2) -> T:
     raise AssertionError("unreachable")
 
 
+def serialize(session: Session, key: str) -> None:
+    """Make the rest of this transaction run alone among transactions that serialize on `key` in any worker:
+    a read-decide-write (count a student's questions, then record one) cannot interleave with another.
+    PostgreSQL: a transaction-level advisory lock on the key's hash. SQLite: the database's write lock, taken
+    now by a write that changes nothing (SQLite has one writer at a time; others wait for its busy timeout)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    else:
+        session.execute(text("UPDATE alembic_version SET version_num = version_num WHERE 0"))
+
+
 def upsert(session: Session, model: type, values: dict[str, Any], key: list[str], update: list[str]) -> None:
     """INSERT … ON CONFLICT (key) DO UPDATE (SQLite and PostgreSQL): two workers creating the same row at once
     both succeed, where a read-then-insert would fail one of them on the unique key."""

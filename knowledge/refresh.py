@@ -15,11 +15,13 @@ from pathlib import Path
 
 from .errors import KnowledgeError
 from .evaluation.metrics import first_relevant_rank, load_items
-from .ingest.indexer import ChangeReport, exclusive
+from .ingest.indexer import ChangeReport
+from .leases import hold
 
 log = logging.getLogger(__name__)
 
 REGRESSION_K = 5
+INDEX_LEASE = "index"  # held while the index changes: refreshes (cron, the bot), uploads, deletes
 
 
 @dataclass
@@ -108,11 +110,11 @@ def check_regression(retriever, golden: Path, state_file: Path, max_drop: float)
 
 def run_refresh(kb, folders: list[Path], *, pull: bool = False, golden: Path | None = None,
                 max_drop: float = 0.05, wait: bool = True) -> RefreshOutcome:
-    """Refresh the folders under the data dir's lock; raises KnowledgeError if another refresh holds it
-    and wait is False."""
+    """Refresh the folders under the index lease (every worker and cron job sharing the database agree on it);
+    raises RefreshBusy if another refresh holds it and wait is False."""
     start = time.monotonic()
     data_dir = kb.settings.resolved_data_dir
-    with exclusive(data_dir / "refresh.lock", wait=wait):
+    with hold(kb.sessions, INDEX_LEASE, wait=wait):
         outcome = RefreshOutcome(ChangeReport())
         for folder in folders:
             if not folder.is_dir():

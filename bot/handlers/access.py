@@ -81,9 +81,10 @@ async def check_access(update: Update, context: CourseContext) -> None:
         log.info("refused button data %r", (update.callback_query.data or "")[:64])
         await _tell(update, EXPIRED)
         raise ApplicationHandlerStop
+    await services.reload_admins()  # another worker may have granted or revoked a role since the last update
     key = sender_key(update)
     if key is not None and staff_id(update, services.admins) is None and ASKED.check_update(update):
-        verdict = services.limiter.check(key)
+        verdict = await services.blocking(services.limiter.check, key)
         if not verdict.allowed:
             log.info("rate limit (%s) for %s", verdict.window, key)
             await _tell(update, too_many(verdict.window, verdict.retry_after, services.settings))

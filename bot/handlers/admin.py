@@ -207,11 +207,10 @@ async def manage_admins(update: Update, context: CourseContext) -> None:
         await update.effective_message.reply_text(f"{user_id} está en ADMIN_IDS: quítalo de la configuración.")
         return
     await context.db.run(set_role, user_id, ADMIN if action == "add" else STUDENT)
+    await services.reload_admins()
     if action == "add":
-        services.admins.add(user_id)
         await set_admin_commands(context.bot, user_id)
     else:
-        services.admins.discard(user_id)
         await context.bot.delete_my_commands(scope=BotCommandScopeChat(user_id))
     log.info("admin %s: %s %s", update.effective_user.id, action, user_id)
     await update.effective_message.reply_text(f"✅ {user_id} ahora es admin." if action == "add"

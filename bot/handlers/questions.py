@@ -115,8 +115,8 @@ async def answer(update: Update, context: CourseContext, question: str) -> None:
     reply = StreamedReply(placeholder, interval if chat.type == ChatType.PRIVATE else max(interval, GROUP_INTERVAL))
     conversations = services.conversations
     try:
-        result = await stream_answer(context.knowledge, question, conversations.history(chat.id, user.id), reply,
-                                     services.io)
+        history = await services.blocking(conversations.history, chat.id, user.id)
+        result = await stream_answer(context.knowledge, question, history, reply, services.io)
     except KnowledgeError:
         await reply.show(INTERRUPTED, force=True)
         raise  # the error handler logs it and apologizes
@@ -130,7 +130,7 @@ async def answer(update: Update, context: CourseContext, question: str) -> None:
     for i, text in enumerate(messages[1:], start=2):
         await message.reply_html(text, reply_markup=markup if i == len(messages) else None)
     if not result.abstained:  # a declined answer would only teach the model to decline again
-        conversations.add(chat.id, user.id, question, result.answer)
+        await services.blocking(conversations.add, chat.id, user.id, question, result.answer)
 
 
 def cannot_read_text(message: Message, voice_seconds: float) -> str:

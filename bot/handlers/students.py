@@ -53,6 +53,7 @@ async def list_sources(update: Update, context: CourseContext) -> None:
 
 async def new_conversation(update: Update, context: CourseContext) -> None:
     """Forget the conversation so far (follow-ups start over)."""
-    context.services.conversations.forget(update.effective_chat.id, update.effective_user.id)
+    services = context.services
+    await services.blocking(services.conversations.forget, update.effective_chat.id, update.effective_user.id)
     await update.effective_message.reply_text("🧹 Listo, empezamos una conversación nueva.")
 

@@ -14,13 +14,11 @@ reuse their stored vectors.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,7 +28,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..database import with_retry
 from ..errors import (
     FileTooLarge,
-    RefreshBusy,
     SourceNotFound,
     SourceUnreadable,
     UnsafePath,
@@ -277,19 +274,3 @@ class Indexer:
         if outcome.status in ("added", "changed"):
             report.chunks_written += outcome.chunks
             report.chunks_embedded += outcome.embedded
-
-
-@contextmanager
-def exclusive(lock_path: Path, wait: bool = True) -> Iterator[None]:
-    """A cross-process lock so two refreshes never run at once."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(handle, flags)
-        except BlockingIOError as e:
-            raise RefreshBusy(f"another refresh is running (lock {lock_path}); try again later") from e
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.jobs import JOB_NAME, schedule_refresh
-from bot.materials import LOCK
-from knowledge.ingest.indexer import exclusive
+from knowledge.leases import hold
+from knowledge.refresh import INDEX_LEASE
 from tests.bot.test_app import ADMIN, Harness, indexed_course, play
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,7 +57,7 @@ def test_a_refresh_already_running_elsewhere_is_respected(course):
 
     async def scenario(h: Harness) -> None:
         before = len(h.emu.bot_messages(ADMIN))
-        with exclusive(settings.resolved_data_dir / LOCK):  # as cron's refresh would hold it
+        with hold(kb.sessions, INDEX_LEASE):  # as cron's refresh would hold it
             await h.app.job_queue.get_jobs_by_name(JOB_NAME)[0].run(h.app)
             assert len(h.emu.bot_messages(ADMIN)) == before  # skipped quietly
             await h.send_text(ADMIN, "/reindexar")

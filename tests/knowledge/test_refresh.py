@@ -11,8 +11,8 @@ import time
 import pytest
 
 from knowledge.errors import RefreshBusy
-from knowledge.ingest.indexer import exclusive
-from knowledge.refresh import run_refresh
+from knowledge.leases import hold
+from knowledge.refresh import INDEX_LEASE, run_refresh
 from tests.conftest import REPO
 
 
@@ -25,8 +25,7 @@ def course(tmp_path, sample_course):
 
 
 def test_a_second_refresh_exits_or_waits(kb, course):
-    lock = kb.settings.resolved_data_dir / "refresh.lock"
-    with exclusive(lock):
+    with hold(kb.sessions, INDEX_LEASE):
         with pytest.raises(RefreshBusy, match="another refresh is running"):
             run_refresh(kb, [course], wait=False)
         done = []
