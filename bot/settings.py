@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -31,6 +32,15 @@ class BotSettings(Settings):
         TELEGRAM_FILE_BASE_URL,
         validation_alias=AliasChoices("TELEGRAM_FILE_BASE_URL", "COURSEBOT_TELEGRAM_FILE_BASE_URL"),
         description="file download endpoint; the token is appended")
+    webhook_url: str = Field("", validation_alias=AliasChoices("TELEGRAM_WEBHOOK_URL", "COURSEBOT_WEBHOOK_URL"),
+                             description="public HTTPS URL Telegram posts updates to (`serve --webhook`); its path is "
+                                         "the path served")
+    webhook_listen: str = Field("127.0.0.1", description="address the webhook server listens on (behind a proxy)")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="port the webhook server listens on")
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET", "COURSEBOT_WEBHOOK_SECRET"),
+        description="secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; requests without it are refused "
+                    "(1-256 of A-Z a-z 0-9 _ -; never logged)")
     rate_per_minute: int = Field(5, ge=1, description="questions a student may ask per minute")
     rate_per_day: int = Field(100, ge=1, description="questions a student may ask per day")
     max_upload_mb: float = Field(20.0, gt=0, description="largest document an admin may upload")
@@ -43,6 +53,14 @@ class BotSettings(Settings):
             return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
         if isinstance(value, int):
             return [value]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @property

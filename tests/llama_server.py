@@ -87,6 +87,7 @@ class FaultProxy:
         self.upstream, self.port = upstream, free_port()
         self.faults: list[tuple] = []
         self.requests = 0
+        self.bodies: list[bytes] = []  # every chat request, as the bot sent it
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -123,6 +124,8 @@ class FaultProxy:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         chat = handler.path.endswith("/chat/completions")
         self.requests += chat
+        if chat:
+            self.bodies.append(body)
         fault = self.faults.pop(0) if chat and self.faults else None
         if fault and fault[0] == "status":
             payload = b'{"error": {"message": "busy"}}'

@@ -17,13 +17,14 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 from telegram import Update
 from telegram.ext import Application, MessageHandler, filters
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application
 from bot.settings import BotSettings
-from bot.tables import User
+from bot.tables import Asked, Turn, User
 from knowledge.core import Knowledge
 from knowledge.settings import Settings
 from tests.bot.emulator import ApiError, TelegramEmulator, Upload, parse_html
@@ -152,7 +153,12 @@ def bot_settings(settings: Settings, **overrides) -> BotSettings:
 async def running(settings: BotSettings, knowledge: Knowledge,
                   chats: tuple[int, ...] = (ADMIN, STUDENT, OTHER)) -> AsyncIterator[Harness]:
     """An initialized Application (post_init done) on a fresh emulator where `chats` have opened a private chat
-    with the bot; shut down afterwards."""
+    with the bot; shut down afterwards. Each scenario starts with no rate-limit windows and no conversations
+    (they live in the database and would carry over from the module's previous scenario; that they survive a
+    restart is tested in test_limits.py and test_webhook.py)."""
+    with knowledge.sessions.begin() as s:
+        s.execute(delete(Asked))
+        s.execute(delete(Turn))
     emu = TelegramEmulator(TOKEN)
     request = EmulatorRequest(emu)
     app = build_application(settings, knowledge, request)

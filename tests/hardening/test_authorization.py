@@ -24,7 +24,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
 from bot.handlers.access import REFUSED
 from bot.handlers.students import STUDENT_COMMANDS
 from bot.tables import ADMIN as ADMIN_ROLE
-from bot.tables import User
+from bot.tables import STUDENT as STUDENT_ROLE
+from bot.tables import User, set_role
 from tests.bot.test_app import ADMIN, STUDENT, Harness, buttons, indexed_course, running
 from tests.hardening.hostile import MD_BODY, snapshot
 
@@ -163,11 +164,11 @@ def test_a_removed_admin_cannot_relay_a_staff_reply_through_an_old_escalation(li
     question = bot.run(h.send_text(STUDENT, "¿Cuánto vale el proyecto final en la nota?"))
     assert question
     answer = h.last(STUDENT)
-    h.services.admins.add(FORMER)  # FORMER is admin again while the student escalates…
-    try:
+    bot.run(h.services.database.run(set_role, FORMER, ADMIN_ROLE))  # FORMER is admin again while the student
+    try:                                                                # escalates…
         bot.run(h.press(STUDENT, answer["message_id"], buttons(answer)["🙋 Preguntar al equipo"]))
     finally:
-        h.services.admins.discard(FORMER)  # …and removed before replying
+        bot.run(h.services.database.run(set_role, FORMER, STUDENT_ROLE))  # …and removed before replying
     escalated = [m for m in h.emu.bot_messages(FORMER) if "Pregunta para el equipo" in (m["text"] or "")]
     assert escalated, h.emu.dump()
     student_before = len(h.texts(STUDENT))

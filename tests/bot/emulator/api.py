@@ -7,9 +7,11 @@ import functools
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .common import (
     CHAT_ACTIONS,
+    DEFAULT_UPDATES,
     MAX_CAPTION,
     MAX_DOWNLOAD,
     MAX_TEXT,
@@ -50,13 +52,41 @@ class BotApi(BotState):
         return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
                 "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False}
 
+    def api_setWebhook(self, params: dict) -> bool:
+        """Telegram's rules: an HTTPS URL on port 443, 80, 88 or 8443 — except for a local Bot API server
+        (`local=True`, like telegram-bot-api --local), which accepts HTTP and any port; a secret token of
+        1-256 characters A-Z a-z 0-9 _ -. An empty url removes the webhook."""
+        url, secret = str(params.get("url") or ""), params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in (("http", "https") if self.local else ("https",)) or not parts.hostname:
+                raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+            if not self.local and (parts.port or 443) not in (443, 80, 88, 8443):
+                raise ApiError(400, "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 "
+                                    "or 8443")
+        if params.get("allowed_updates") is not None:
+            self._allowed = set(params["allowed_updates"] or DEFAULT_UPDATES)
+        if _bool(params.get("drop_pending_updates")):
+            self._updates.clear()
+        self._webhook = {"url": url, "secret_token": secret}
+        self._notify()
+        return True
+
     def api_deleteWebhook(self, params: dict) -> bool:
         if _bool(params.get("drop_pending_updates")):
             self._updates.clear()
+        self._webhook = {"url": ""}
         return True
 
     def api_getWebhookInfo(self, params: dict) -> dict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        info = {"url": self._webhook["url"], "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}
+        if self._webhook.get("last_error_message"):
+            info.update(last_error_date=self._webhook["last_error_date"],
+                        last_error_message=self._webhook["last_error_message"])
+        return info
 
     def api_close(self, params: dict) -> bool:
         return True

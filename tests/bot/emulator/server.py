@@ -22,8 +22,8 @@ class TelegramEmulator(BotApi):
 
     def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "coursebot_test",
                  first_name: str = "Course Bot", host: str = "127.0.0.1", port: int = 0,
-                 clock: Callable[[], float] = time.time):
-        super().__init__(token, username, first_name, clock)
+                 clock: Callable[[], float] = time.time, local: bool = False):
+        super().__init__(token, username, first_name, clock, local)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -31,6 +31,7 @@ class TelegramEmulator(BotApi):
         self._closing = False
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._delivery: asyncio.Task | None = None
         self._methods = {name[4:].lower(): getattr(self, name) for name in dir(self)
                          if name.startswith("api_")}
 
@@ -49,11 +50,15 @@ class TelegramEmulator(BotApi):
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = self._runner.addresses[0][1]
+        self._delivery = asyncio.create_task(self._deliver_webhook())
         return self
 
     async def stop(self) -> None:
         self._closing = True
         self._wake()  # end pending long polls at once
+        if self._delivery is not None:
+            self._delivery.cancel()
+            await asyncio.gather(self._delivery, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = self._loop = None
@@ -148,6 +153,9 @@ class TelegramEmulator(BotApi):
                     raise ApiError(404, "Not Found")
                 result = None if method.lower() == "getupdates" else handler(params)
             if method.lower() == "getupdates":
+                if self._webhook["url"]:
+                    raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use "
+                                        "deleteWebhook to delete the webhook first")
                 result = await self.api_getUpdates(params)
         except ApiError as err:
             return self._error(err)
@@ -159,6 +167,49 @@ class TelegramEmulator(BotApi):
         if request.match_info["token"] != self.token or not found:
             return self._error(ApiError(404, "Not Found"))
         return web.Response(body=found[0]["data"], content_type="application/octet-stream")
+
+    # --- webhook delivery (a task in the event loop) ----------------------------------------------
+
+    async def _deliver_webhook(self) -> None:
+        """POST each pending update, in order, to the webhook with its secret token header, as Telegram does;
+        a non-2xx answer or a refused connection is recorded (getWebhookInfo) and the update sent again."""
+        import aiohttp
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            while not self._closing:
+                with self._lock:
+                    hook = dict(self._webhook)
+                    self._updates = [u for u in self._updates if self._allowed & u.keys()]
+                    update = copy.deepcopy(self._updates[0]) if hook["url"] and self._updates else None
+                if update is None:
+                    await self._wait(1.0)
+                    continue
+                headers = {"X-Telegram-Bot-Api-Secret-Token": hook["secret_token"]} if hook.get("secret_token") \
+                    else {}
+                try:
+                    async with http.post(hook["url"], json=update, headers=headers) as response:
+                        status, error = response.status, f"Wrong response from the webhook: {response.status} " \
+                                                         f"{response.reason}"
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    status, error = 0, f"Connection refused: {e}"
+                with self._lock:
+                    self.deliveries.append((update["update_id"], status))
+                    if 200 <= status < 300:
+                        self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                    else:
+                        self._webhook.update(last_error_date=int(self.clock()), last_error_message=error)
+                if not 200 <= status < 300:
+                    await asyncio.sleep(0.5)
+
+    async def _wait(self, timeout: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)
 
     # --- long polling (runs in the event loop, not under the lock) --------------------------------
 

@@ -35,8 +35,8 @@ class BotState(MediaDrivers):
     `clock` (seconds since the epoch) dates messages and drives flood control; tests may replace it."""
 
     def __init__(self, token: str = "123456:TEST-TOKEN", username: str = "coursebot_test",
-                 first_name: str = "Course Bot", clock: Callable[[], float] = time.time):
-        self.token, self.clock = token, clock
+                 first_name: str = "Course Bot", clock: Callable[[], float] = time.time, local: bool = False):
+        self.token, self.clock, self.local = token, clock, local
         self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": first_name,
                          "username": username}
         self._lock = threading.RLock()
@@ -58,6 +58,8 @@ class BotState(MediaDrivers):
         self._flood: dict[str, int | None] | None = None  # limits per chat kind, see flood_control()
         self._sent_at: dict[int, list[float]] = {}  # chat id -> clock() of its sends counted by flood control
         self._refusals: list[dict] = []
+        self._webhook: dict[str, Any] = {"url": ""}  # setWebhook's url, secret_token; delivery's last error
+        self.deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status) of every webhook delivery attempt
 
     # --- driver: play users ---------------------------------------------------------------------
 
