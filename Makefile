@@ -1,4 +1,4 @@
-.PHONY: setup test test-all check lint
+.PHONY: setup test test-all test-postgres check lint
 VENV ?= .venv
 
 setup:            ## everything a fresh machine needs (idempotent)
@@ -13,6 +13,9 @@ test:             ## the test suite CI runs
 
 test-all:         ## including slow tests
 	$(VENV)/bin/python -m pytest -q $(PYTEST_WORKERS)
+
+test-postgres:    ## the suite CI runs, every database on a real PostgreSQL server instead of SQLite
+	COURSEBOT_TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_WORKERS)
 
 lint:
 	$(VENV)/bin/ruff check knowledge bot adapters scripts tests

@@ -18,6 +18,7 @@ import pytest
 from knowledge.core import Knowledge
 from knowledge.server import WeaviateServer
 from knowledge.settings import CACHE_DIR, Settings
+from tests.postgres import suite_database_url
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -75,7 +76,7 @@ def settings(tmp_path, weaviate_server, monkeypatch) -> Settings:
         monkeypatch.delenv(var, raising=False)
     return Settings(data_dir=tmp_path / "data", weaviate_url=weaviate_server.url,
                     weaviate_grpc_port=weaviate_server.grpc_port, models_dir=MODELS_DIR,
-                    collection=f"Test_{uuid.uuid4().hex[:12]}", _env_file=None)
+                    collection=f"Test_{uuid.uuid4().hex[:12]}", database_url=suite_database_url(), _env_file=None)
 
 
 @pytest.fixture

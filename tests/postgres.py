@@ -3,6 +3,7 @@ directory, loopback only, on a free port, as a non-root user because PostgreSQL 
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -96,3 +97,21 @@ class PostgresServer:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+TEST_DATABASE = os.environ.get("COURSEBOT_TEST_DATABASE", "sqlite")  # "postgresql": every suite on PostgreSQL
+_shared: PostgresServer | None = None
+
+
+def suite_database_url() -> str | None:
+    """The database a test's settings use: None (SQLite in the test's data dir, the default) or, when
+    COURSEBOT_TEST_DATABASE=postgresql (`make test-postgres`), a fresh database on one server for the session."""
+    global _shared
+    if TEST_DATABASE != "postgresql":
+        return None
+    if _shared is None:
+        if reason := unavailable():
+            raise RuntimeError(f"COURSEBOT_TEST_DATABASE=postgresql, but {reason}")
+        _shared = PostgresServer().start()
+        atexit.register(_shared.stop)
+    return _shared.create_database()

@@ -29,6 +29,7 @@ from knowledge.core import Knowledge
 from knowledge.settings import Settings
 from tests.bot.emulator import ApiError, TelegramEmulator, Upload, parse_html
 from tests.conftest import MODELS_DIR, SAMPLE_COURSE, TINY_MODEL
+from tests.postgres import suite_database_url
 
 TOKEN = "123456:TEST-TOKEN"
 ADMIN, STUDENT, OTHER = 1000, 2000, 3000
@@ -198,7 +199,8 @@ def indexed_course(weaviate_server, folder: Path, only: tuple[str, ...] = (),
     # The tiny model writes gibberish: thresholds calibrated for the real model would decline everything.
     overrides = {"abstain_min_support": 0.0, "abstain_min_similarity": 0.0, **overrides}
     base = Settings(data_dir=data, weaviate_url=weaviate_server.url, weaviate_grpc_port=weaviate_server.grpc_port,
-                    models_dir=MODELS_DIR, collection=f"Test_{uuid.uuid4().hex[:12]}", _env_file=None)
+                    models_dir=MODELS_DIR, collection=f"Test_{uuid.uuid4().hex[:12]}",
+                    database_url=suite_database_url(), _env_file=None)
     settings = bot_settings(base, **overrides)
     with Knowledge(settings) as kb:
         kb.indexer.refresh(settings.resolved_materials_dir)

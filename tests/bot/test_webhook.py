@@ -18,7 +18,6 @@ from tests.bot.workers import SECRET_HEADER, RoundRobin, Worker, worker_env
 from tests.conftest import TINY_MODEL
 from tests.llama_server import FaultProxy, LlamaServer
 
-
 STUDENT, OTHER, NEW_ADMIN = 3001, 3002, 3003
 SECRET = "s3cret_token-for-tests"
 PATH = "telegram"

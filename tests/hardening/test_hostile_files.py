@@ -34,6 +34,7 @@ from tests.hardening.hostile import (
     chunks_of,
     snapshot,
 )
+from tests.postgres import suite_database_url
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -86,7 +87,8 @@ def cli_course(weaviate_server, tmp_path_factory):
     data = tmp_path_factory.mktemp("cli") / "data"
     data.mkdir()
     settings = Settings(data_dir=data, weaviate_url=weaviate_server.url, weaviate_grpc_port=weaviate_server.grpc_port,
-                        models_dir=MODELS_DIR, collection=f"Cli_{os.urandom(6).hex()}", _env_file=None)
+                        models_dir=MODELS_DIR, collection=f"Cli_{os.urandom(6).hex()}",
+                        database_url=suite_database_url(), _env_file=None)
     env = {"COURSEBOT_DATA_DIR": str(data), "WEAVIATE_URL": weaviate_server.url,
            "WEAVIATE_GRPC_PORT": str(weaviate_server.grpc_port), "COURSEBOT_COLLECTION": settings.collection}
     with Knowledge(settings) as kb:
