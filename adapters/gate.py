@@ -184,7 +184,8 @@ def answer_settings(settings, prompt: dict, cfg: GateConfig) -> AnswerSettings:
     return AnswerSettings(shape=PromptShape(**prompt),
                           max_answer_tokens=cfg.max_answer_tokens or settings.max_answer_tokens,
                           max_history_turns=settings.history_turns, max_question_tokens=settings.max_question_tokens,
-                          thresholds=Thresholds(settings.abstain_min_support, settings.abstain_min_similarity))
+                          thresholds=Thresholds(settings.abstain_min_support, settings.abstain_min_similarity,
+                                                settings.answer_check))
 
 
 def evaluate(view, generator, items, settings: AnswerSettings,

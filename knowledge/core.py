@@ -126,7 +126,7 @@ class Knowledge:
         answer_settings = AnswerSettings(
             shape=PromptShape.from_settings(s), max_answer_tokens=s.max_answer_tokens,
             max_history_turns=s.history_turns, max_question_tokens=s.max_question_tokens,
-            thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity),
+            thresholds=Thresholds(s.abstain_min_support, s.abstain_min_similarity, s.answer_check),
             cache_seconds=s.answer_cache_minutes * 60)
         workers = s.generator_concurrency if s.generator_url else 1  # a server's slots; one model here
         return Answerer(self.retriever, self.generator, GenerationQueue(workers), answer_settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
@@ -114,6 +115,10 @@ class Settings(BaseSettings):
                                      "a longer one is refused (QuestionTooLong) before retrieval")
     abstain_min_support: float = Field(0.30, description="decline below this share of supported answer words")
     abstain_min_similarity: float = Field(0.80, description="decline when the best chunk is less similar")
+    answer_check: Literal["grounded", "overlap"] = Field(
+        "grounded", description="how an answer is checked against its sources: 'grounded' (what it adds beyond the "
+                                "question, its figures and names, the question's premise) or 'overlap' (the earlier "
+                                "word overlap of whole sentences)")
 
     @field_validator("generator_url")
     @classmethod

@@ -15,8 +15,11 @@ indexed as `coursebot eval` left it) and says where each answer lost its key fac
     ... --rescore --corpus ../shared/corpus/ia-aplicada
 
 rebuilds every question's sources the same way and passes the recorded raw answer through the pipeline's
-current finishing step (`Answerer.finish`: attribution, abstention, the answer shown), then scores it: what a
-change to attribution or abstention would have done to the run, without generating again.
+current finishing step (`Answerer.finish`: attribution, the answer check, abstention, the answer shown), under
+each answer check (`--checks overlap grounded`) and support threshold (`--support`), then scores each: the
+headline (correct / missed / wrong, score) beside the component metrics, why each answer was declined, and every
+combination paired item by item against the first — what a change to the check would have done to the run,
+without generating again.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ parser.add_argument("--similarity", type=float, default=Settings.model_fields["a
 parser.add_argument("--diagnose", action="store_true", help="where the key facts were lost (needs --corpus)")
 parser.add_argument("--rescore", action="store_true", help="re-finish the raw answers with the current code")
 parser.add_argument("--corpus", type=Path, help="the corpus of the run (for --diagnose and --rescore)")
+parser.add_argument("--checks", nargs="+", default=["overlap", "grounded"], choices=["overlap", "grounded"],
+                    help="answer checks --rescore compares (the first, at the first threshold, is the baseline)")
 args = parser.parse_args()
 
 items = {i.id: i for i in load_items(args.qa)}
@@ -65,6 +70,7 @@ if args.diagnose or args.rescore:
     from knowledge.core import Knowledge
     from knowledge.evaluation.collection import eval_collection
     from knowledge.evaluation.metrics import citation_matches, key_fact_recall
+    from knowledge.evaluation.outcomes import outcome_report, outcomes_by_id, paired
     from knowledge.settings import load_settings
 
     if args.corpus is None:
@@ -98,22 +104,32 @@ if args.diagnose or args.rescore:
                 print(f"{item.id:<9} {str(gold_in):>14} {in_prompt:>15.2f} {in_answer:>15.2f}  {verdict}")
             print("\n" + ", ".join(f"{k}: {v}" for k, v in verdicts.most_common()))
 
-        # -- the recorded answers through today's finishing step ---------------------------------------------------
+        # -- the recorded answers through today's finishing step, under each answer check and support threshold ----
         if args.rescore:
-            records, changed = [], 0
-            for r in rows:
-                item = items[r["id"]]
-                retrieved = answerer.retrieve(item.question)
-                completion = Completion(r["raw_answer"], 0, 0, 0, r["ttft_ms"], 0.0) if retrieved.passages else None
-                result = answerer.finish(item.question, retrieved, completion, time.perf_counter())
-                if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
-                    changed += 1
-                    print(f"{item.id:<9} {'declined' if r['abstained'] else 'answered':>8} -> "
-                          f"{'declined (' + result.reason + ')' if result.abstained else 'answered'}")
-                records.append(AnswerRecord(item, result.answer, result.abstained, result.citations, r["ttft_ms"],
-                                            r["total_ms"]))
-            m = answer_metrics(records)
-            print(f"\nre-finished with the current code ({changed} answers changed):")
-            print(" ".join(f"{k}={m[k]}" for k in keys))
+            retrieved = {r["id"]: answerer.retrieve(items[r["id"]].question) for r in rows}
+            print(f"\n{'check':<9} {'support':>7} {'correct':>7} {'missed':>6} {'wrong':>5} {'score':>6}  "
+                  + " ".join(f"{k:>18}" for k in keys))
+            systems = {}
+            for check in args.checks:
+                for t in thresholds:
+                    answerer.settings.thresholds = Thresholds(t, args.similarity, check)
+                    records, reasons = [], Counter()
+                    for r in rows:
+                        item, found = items[r["id"]], retrieved[r["id"]]
+                        completion = (Completion(r["raw_answer"], 0, 0, 0, r["ttft_ms"], 0.0) if found.passages
+                                      else None)
+                        result = answerer.finish(item.question, found, completion, time.perf_counter())
+                        reasons[result.reason or "answered"] += 1
+                        records.append(AnswerRecord(item, result.answer, result.abstained, result.citations,
+                                                    r["ttft_ms"], r["total_ms"]))
+                    m, o = answer_metrics(records), outcome_report(records)
+                    systems[(check, t)] = outcomes_by_id(records)
+                    print(f"{check:<9} {t:>7.2f} {o['correct']:>7} {o['missed']:>6} {o['wrong']:>5} {o['score']:>6}  "
+                          + " ".join(f"{m[k]!s:>18}" for k in keys) + "   " + ", ".join(
+                              f"{k} {v}" for k, v in reasons.most_common()))
+            base = (args.checks[0], thresholds[0])
+            for (check, t), outcomes in systems.items():
+                if (check, t) != base:
+                    print(paired(systems[base], outcomes).describe(f"{base[0]}@{base[1]:.2f}", f"{check}@{t:.2f}"))
     finally:
         kb.close()

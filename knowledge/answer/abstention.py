@@ -1,7 +1,9 @@
 """Deciding to decline (pure functions): the pipeline, not the untuned model, is the judge.
 
-Signals: the model's own decline, how much of its answer the sources support (content-word support
-per sentence), and retrieval strength (cosine similarity of the best chunk to the question).
+Signals: the model's own decline, how much of its answer the sources support (`knowledge.answer.grounding`:
+what each sentence adds beyond the question, its figures and names, the question's premise; or, with
+`check="overlap"`, the earlier content-word overlap of whole sentences), and retrieval strength (cosine
+similarity of the best chunk to the question).
 Thresholds live in settings and were calibrated on the dev set (see `coursebot eval`).
 """
 
@@ -24,12 +26,14 @@ _DECLINE = re.compile(
 class Thresholds:
     min_support: float = 0.30  # mean share of answer content words found in the cited sources
     min_similarity: float = 0.80  # cosine similarity of the best chunk to the question
+    check: str = "grounded"  # "grounded" (knowledge.answer.grounding) | "overlap" (whole-sentence word overlap)
 
 
 @dataclass(frozen=True)
 class Decision:
     abstain: bool
-    reason: str  # "model_declined" | "unsupported" | "uncited" | "weak_retrieval" | "no_sources" | "prompt_leak" | ""
+    reason: str  # "model_declined" | "unsupported" | "uncited" | "weak_retrieval" | "no_sources" | "prompt_leak" |
+    #              "echo" | "unverified_premise" | "unsupported_figure" (knowledge.answer.grounding) | ""
 
 
 def model_declined(answer: str) -> bool:
@@ -37,17 +41,22 @@ def model_declined(answer: str) -> bool:
 
 
 def decide(answer: str, support: float, top_similarity: float | None, n_sources: int,
-           thresholds: Thresholds, cited: bool = True) -> Decision:
+           thresholds: Thresholds, cited: bool = True, grounding: str = "") -> Decision:
     """Decline or answer. `cited`: the attributed answer cites at least one source — an answer that cites
-    nothing is never shown, since a student could not check it."""
+    nothing is never shown, since a student could not check it. `grounding`: what the answer check found
+    wrong (`knowledge.answer.grounding.Grounding.reason`), if anything."""
     if n_sources == 0:
         return Decision(True, "no_sources")
     if model_declined(answer):
         return Decision(True, "model_declined")
     if top_similarity is not None and top_similarity < thresholds.min_similarity:
         return Decision(True, "weak_retrieval")
+    if grounding in ("echo", "unverified_premise"):
+        return Decision(True, grounding)
     if support < thresholds.min_support:
         return Decision(True, "unsupported")
+    if grounding:
+        return Decision(True, grounding)
     if not cited:
         return Decision(True, "uncited")
     return Decision(False, "")

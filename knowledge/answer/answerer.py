@@ -27,6 +27,7 @@ from .abstention import Decision, Thresholds, decide, decline_message
 from .cache import AnswerCache, answer_key
 from .citations import attribute, without_source_lists
 from .generation import GenerationQueue, LlamaGenerator, Ticket
+from .grounding import check
 from .prompt import (
     MIN_SOURCE_TOKENS,
     Passage,
@@ -243,8 +244,13 @@ class Answerer:
         raw = completion.text if completion else ""
         attributed = attribute(without_source_lists(raw), [s.text for s in sources])
         top_similarity = max((h.similarity for h in retrieved.hits if h.similarity is not None), default=None)
-        decision: Decision = decide(raw, attributed.support, top_similarity, len(sources), self.settings.thresholds,
-                                    cited=bool(attributed.citations))
+        thresholds = self.settings.thresholds
+        support, grounding = attributed.support, ""
+        if thresholds.check == "grounded":  # the model saw each source under its label: both may vouch for it
+            found = check(question, attributed.claims, [f"{s.hit.label}\n{s.text}" for s in sources])
+            support, grounding = found.support, found.reason
+        decision: Decision = decide(raw, support, top_similarity, len(sources), thresholds,
+                                    cited=bool(attributed.citations), grounding=grounding)
         if not decision.abstain and echoes_system_prompt(raw, self.system):
             decision = Decision(True, "prompt_leak")
         attributed_citations: list[CitedSource] = []
@@ -263,4 +269,4 @@ class Answerer:
                    **({"replayed": True} if completion and completion.replayed else {}),
                    **retrieved.left_out}
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
-                            raw, round(attributed.support, 3), timings, top_similarity, attributed_citations)
+                            raw, round(support, 3), timings, top_similarity, attributed_citations)

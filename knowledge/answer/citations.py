@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..text import content_words, overlap, split_sentences
+from .grounding import Claim
 
 # One bracketed group: [1], [1,3], [1-2], [fuente 1], [Fuente 1, 2], [^1], 【1】, [[1]] (nested brackets)
 MARKER = re.compile(
@@ -46,6 +47,7 @@ class Attributed:
     citations: list[Citation] = field(default_factory=list)
     sentence_support: list[float] = field(default_factory=list)
     unsupported: int = 0  # sentences no source supports
+    claims: list[Claim] = field(default_factory=list)  # each sentence and the prompt sources it rests on
 
     @property
     def support(self) -> float:
@@ -103,7 +105,7 @@ def attribute(answer: str, source_texts: list[str]) -> Attributed:
     """Decide what each sentence rests on and rewrite the markers accordingly."""
     source_words = [content_words(t) for t in source_texts]
     order: dict[int, int] = {}  # source number -> display number
-    out_sentences, support, unsupported = [], [], 0
+    out_sentences, support, unsupported, claims = [], [], 0, []
     for sentence in split_sentences(answer):
         cited = parse_markers(sentence, len(source_texts))
         bare = strip_markers(sentence)
@@ -122,12 +124,13 @@ def attribute(answer: str, source_texts: list[str]) -> Attributed:
                 s = overlap(words, source_words[best - 1])
             support.append(s)
             unsupported += s < MIN_ATTRIBUTION
+        claims.append(Claim(bare, tuple(cited)))
         for n in cited:
             order.setdefault(n, len(order) + 1)
         marks = "".join(f"[{order[n]}]" for n in cited)
         out_sentences.append(_place_marks(bare, marks))
     citations = [Citation(display, source) for source, display in order.items()]
-    return Attributed(" ".join(out_sentences).strip(), citations, support, unsupported)
+    return Attributed(" ".join(out_sentences).strip(), citations, support, unsupported, claims)
 
 
 def best_source(words: set[str], source_words: list[set[str]]) -> int | None:

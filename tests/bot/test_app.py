@@ -197,7 +197,8 @@ def indexed_course(weaviate_server, folder: Path, only: tuple[str, ...] = (),
     else:
         shutil.copytree(SAMPLE_COURSE, data / "materials", ignore=shutil.ignore_patterns("*.jsonl"))
     # The tiny model writes gibberish: thresholds calibrated for the real model would decline everything.
-    overrides = {"abstain_min_support": 0.0, "abstain_min_similarity": 0.0, **overrides}
+    overrides = {"abstain_min_support": 0.0, "abstain_min_similarity": 0.0, "answer_check": "overlap",
+                 **overrides}
     base = Settings(data_dir=data, weaviate_url=weaviate_server.url, weaviate_grpc_port=weaviate_server.grpc_port,
                     models_dir=MODELS_DIR, collection=f"Test_{uuid.uuid4().hex[:12]}",
                     database_url=suite_database_url(), _env_file=None)

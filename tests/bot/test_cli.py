@@ -77,6 +77,7 @@ def bot(weaviate_server, tmp_path_factory):
         "COURSEBOT_DATA_DIR": str(data), "COURSEBOT_COLLECTION": f"Live_{uuid.uuid4().hex[:12]}",
         # the tiny model writes gibberish: thresholds calibrated for the real model would decline everything
         "COURSEBOT_ABSTAIN_MIN_SUPPORT": "0", "COURSEBOT_ABSTAIN_MIN_SIMILARITY": "0",
+        "COURSEBOT_ANSWER_CHECK": "overlap",
         "COURSEBOT_RATE_PER_MINUTE": "2", "COURSEBOT_EDIT_INTERVAL": "0.5",
         **{f"COURSEBOT_{name.upper()}": str(value) for name, value in FAST_ANSWERS.items()},
     })

@@ -22,6 +22,7 @@ NO_ANSWERS = "😔 Lo siento, ahora mismo no puedo redactar respuestas. Inténta
 def setup(settings, kb):
     use_tiny_model(settings)
     settings.abstain_min_support = settings.abstain_min_similarity = 0.0
+    settings.answer_check = "overlap"
     kb.indexer.ingest_file(SAMPLE_COURSE / "programa.md", SAMPLE_COURSE)
     return bot_settings(settings), kb
 

@@ -42,6 +42,7 @@ def cluster(tmp_path, weaviate_server, postgres_server):
             "WEAVIATE_URL": settings.weaviate_url, "WEAVIATE_GRPC_PORT": settings.weaviate_grpc_port,
             "COURSEBOT_COLLECTION": settings.collection, "COURSEBOT_MODELS_DIR": settings.models_dir,
             "COURSEBOT_ABSTAIN_MIN_SUPPORT": 0.0, "COURSEBOT_ABSTAIN_MIN_SIMILARITY": 0.0,
+            "COURSEBOT_ANSWER_CHECK": "overlap",
             "COURSEBOT_RATE_PER_MINUTE": 5, "COURSEBOT_RATE_PER_DAY": 5, "COURSEBOT_EDIT_INTERVAL": 0.2,
         })
         workers = []

@@ -237,7 +237,8 @@ def test_weaviate_down_during_a_question_gets_an_apology_and_answers_resume_when
     server = restartable.server
     base = Settings(data_dir=tmp_path / "data", weaviate_url=server.url, weaviate_grpc_port=server.grpc_port,
                     models_dir=MODELS_DIR, collection="Course", _env_file=None)
-    settings = bot_settings(base, abstain_min_support=0.0, abstain_min_similarity=0.0)
+    settings = bot_settings(base, abstain_min_support=0.0, abstain_min_similarity=0.0,
+                            answer_check="overlap")
     newcomer = 4000
     crowd = [5000 + i for i in range((os.cpu_count() or 1) + 5)]  # more than asyncio's default thread pool
     timings = {}
@@ -286,6 +287,7 @@ def syllabus(settings, kb):
     """The syllabus indexed on the session server, the tiny model, abstention off: (bot settings, kb)."""
     use_tiny_model(settings)
     settings.abstain_min_support = settings.abstain_min_similarity = 0.0
+    settings.answer_check = "overlap"
     kb.indexer.ingest_file(SAMPLE_COURSE / "programa.md", SAMPLE_COURSE)
     return bot_settings(settings), kb
 
