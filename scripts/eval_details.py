@@ -107,29 +107,41 @@ if args.diagnose or args.rescore:
         # -- the recorded answers through today's finishing step, under each answer check and support threshold ----
         if args.rescore:
             retrieved = {r["id"]: answerer.retrieve(items[r["id"]].question) for r in rows}
+            configured = (settings.answer_check, settings.abstain_min_support)
             print(f"\n{'check':<9} {'support':>7} {'correct':>7} {'missed':>6} {'wrong':>5} {'score':>6}  "
-                  + " ".join(f"{k:>18}" for k in keys))
-            systems = {}
+                  + " ".join(f"{k:>18}" for k in keys) + "  changed  why")
+            systems, as_configured = {}, None
             for check in args.checks:
                 for t in thresholds:
                     answerer.settings.thresholds = Thresholds(t, args.similarity, check)
-                    records, reasons = [], Counter()
+                    records, reasons, changed = [], Counter(), []
                     for r in rows:
                         item, found = items[r["id"]], retrieved[r["id"]]
                         completion = (Completion(r["raw_answer"], 0, 0, 0, r["ttft_ms"], 0.0) if found.passages
                                       else None)
                         result = answerer.finish(item.question, found, completion, time.perf_counter())
                         reasons[result.reason or "answered"] += 1
+                        if (result.abstained, result.answer) != (r["abstained"], r["answer"]):
+                            changed.append(f"{item.id:<9} {'declined' if r['abstained'] else 'answered':>8} -> "
+                                           + (f"declined ({result.reason})" if result.abstained else "answered"))
                         records.append(AnswerRecord(item, result.answer, result.abstained, result.citations,
                                                     r["ttft_ms"], r["total_ms"]))
                     m, o = answer_metrics(records), outcome_report(records)
                     systems[(check, t)] = outcomes_by_id(records)
+                    if (check, t) == configured:
+                        as_configured = (changed, m)
                     print(f"{check:<9} {t:>7.2f} {o['correct']:>7} {o['missed']:>6} {o['wrong']:>5} {o['score']:>6}  "
-                          + " ".join(f"{m[k]!s:>18}" for k in keys) + "   " + ", ".join(
-                              f"{k} {v}" for k, v in reasons.most_common()))
+                          + " ".join(f"{m[k]!s:>18}" for k in keys) + f"  {len(changed):>7}  "
+                          + ", ".join(f"{k} {v}" for k, v in reasons.most_common()))
             base = (args.checks[0], thresholds[0])
             for (check, t), outcomes in systems.items():
                 if (check, t) != base:
                     print(paired(systems[base], outcomes).describe(f"{base[0]}@{base[1]:.2f}", f"{check}@{t:.2f}"))
+            if as_configured:  # what the pipeline as configured makes of the run: 0 changed when nothing changed
+                changed, m = as_configured
+                print("\n" + "\n".join(changed) if changed else "")
+                print(f"re-finished as configured ({configured[0]}@{configured[1]:.2f}: "
+                      f"{len(changed)} answers changed):")
+                print(" ".join(f"{k}={m[k]}" for k in keys))
     finally:
         kb.close()

@@ -32,7 +32,7 @@ def test_rescore_reproduces_a_recorded_run_with_the_same_code(settings, sample_c
         again = subprocess.run([*script, "--diagnose", "--rescore", "--corpus", str(sample_course)],
                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0, again.stderr[-2000:]
-        assert "facts in prompt" in again.stdout and "(0 answers changed)" in again.stdout
+        assert "facts in prompt" in again.stdout and ": 0 answers changed):" in again.stdout
         no_corpus = subprocess.run([*script, "--rescore"], env=env, cwd=tmp_path, capture_output=True, text=True,
                                    timeout=120)
         assert no_corpus.returncode == 2 and "give --corpus" in no_corpus.stderr
