@@ -6,6 +6,7 @@ Commands from the outer layers (`serve` from bot, `adapter` from adapters) are r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -280,6 +281,7 @@ def evaluate(ctx: typer.Context, qa: Path,
     """Retrieval (hybrid vs BM25 vs vector) and answers (pipeline vs LlamaIndex default) on a QA set."""
     from .evaluation.metrics import (
         answer_metrics,
+        evaluate_evidence,
         evaluate_retrieval,
         load_items,
         run_llamaindex_default,
@@ -302,6 +304,12 @@ def evaluate(ctx: typer.Context, qa: Path,
             task = bar.add_task("retrieval", total=None, item="")
             result["retrieval"] = evaluate_retrieval(ev.retriever, items,
                                                      lambda d, t: bar.update(task, completed=d, total=t))
+            task = bar.add_task("evidence in the prompt", total=None, item="")
+            shape = ev.answerer.settings.shape
+            other = "chunks" if shape.evidence == "sentences" else "sentences"
+            shapes = {f"{shape.evidence} (configured)": shape, other: dataclasses.replace(shape, evidence=other)}
+            result["evidence"] = evaluate_evidence(ev.retriever, items, shapes, ev.answerer.count_tokens,
+                                                   lambda d, t: bar.update(task, completed=d, total=t))
             if answers:
                 task = bar.add_task("answers (pipeline)", total=None, item="")
                 records = run_pipeline(ev.answerer, items, lambda d, t: bar.update(task, completed=d, total=t))
@@ -326,6 +334,12 @@ def evaluate(ctx: typer.Context, qa: Path,
     table = Table("retrieval", *[f"hit@{n}" for n in (1, 3, 5, 10)], "MRR", "n")
     for mode, m in result["retrieval"].items():
         table.add_row(mode, *[f"{m[f'hit_at_{n}']:.3f}" for n in (1, 3, 5, 10)], f"{m['mrr']:.3f}", str(m["n"]))
+    out.print(table)
+    table = Table(f"evidence (k={s.answer_k})", "all facts", "≥ half", "fact recall", "gold source",
+                  "tokens p50", "tokens p95", "sources p50", "n")
+    for name, m in result["evidence"].items():
+        table.add_row(name, *[str(m[key]) for key in ("all_facts", "half_facts", "fact_recall", "gold_source",
+                                                      "tokens_p50", "tokens_p95", "sources_p50", "n")])
     out.print(table)
     if "answers" in result:
         table = Table("outcome", *result["answers"])

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     answer_max_sources: int = Field(3, description="chunks given to the generator")
     answer_chars_per_source: int = 600
     answer_total_chars: int = Field(1500, description="budget for all sources in the prompt")
+    answer_evidence: Literal["chunks", "sentences"] = Field(
+        "chunks", description="what the prompt shows: the best chunks, each trimmed (chunks), or the sentences of "
+                              "all answer_k chunks that best cover the question (sentences)")
     history_turns: int = Field(2, description="previous question/answer pairs sent for follow-ups")
     answer_cache_minutes: float = Field(10.0, ge=0, description="a repeated question on unchanged sources is "
                                         "answered from the cache for this long (0 = off)")

@@ -12,6 +12,11 @@ also rebuilds each answerable question's prompt sources (retrieval + budget, no 
 indexed as `coursebot eval` left it) and says where each answer lost its key facts: not in the prompt
 (retrieval/budget), in the prompt but not in the answer (generator), or declined although in the prompt.
 
+    ... --vs OTHER_DETAILS.jsonl
+
+pairs this run with another on the same QA set (e.g. one configuration change apart): the headline and the
+component metrics of both as recorded, and how many items changed outcome each way (exact sign test).
+
     ... --rescore --corpus ../shared/corpus/ia-aplicada
 
 rebuilds every question's sources the same way and passes the recorded raw answer through the pipeline's
@@ -37,6 +42,7 @@ parser.add_argument("details", type=Path)
 parser.add_argument("--qa", type=Path, required=True, help="the QA set the run used")
 parser.add_argument("--support", type=float, nargs="*", help="support thresholds to try (default: configured)")
 parser.add_argument("--similarity", type=float, default=Settings.model_fields["abstain_min_similarity"].default)
+parser.add_argument("--vs", type=Path, help="another run's details on the same QA set, to pair with this one")
 parser.add_argument("--diagnose", action="store_true", help="where the key facts were lost (needs --corpus)")
 parser.add_argument("--rescore", action="store_true", help="re-finish the raw answers with the current code")
 parser.add_argument("--corpus", type=Path, help="the corpus of the run (for --diagnose and --rescore)")
@@ -60,6 +66,27 @@ for t in thresholds:
                                     [] if d.abstain else r["attributed"], r["ttft_ms"], r["total_ms"]))
     m = answer_metrics(records)
     print(f"{t:>8.2f} " + " ".join(f"{m[k]!s:>18}" for k in keys))  # None: no item of that kind
+
+# -- this run against another, as recorded ------------------------------------------------------------------------
+if args.vs:
+    from knowledge.evaluation.outcomes import outcome_report, outcomes_by_id, paired
+
+    def recorded(path: Path) -> list[AnswerRecord]:
+        return [AnswerRecord(items[r["id"]], r["answer"], r["abstained"], r["citations"], r["ttft_ms"], r["total_ms"])
+                for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+                if r.get("system") == "pipeline"]
+
+    a, b = f"A {args.details.name}", f"B {args.vs.name}"
+    runs = {a: recorded(args.details), b: recorded(args.vs)}
+    if [r.item.id for r in runs[a]] != [r.item.id for r in runs[b]]:
+        parser.error(f"{args.details} and {args.vs} did not answer the same items")
+    print(f"\n{'run':<32} {'correct':>7} {'missed':>6} {'wrong':>5} {'score':>6}  "
+          + " ".join(f"{k:>18}" for k in keys + ["ttft_p50_ms", "total_p50_ms"]))
+    for name, records in runs.items():
+        o, m = outcome_report(records), answer_metrics(records)
+        print(f"{name:<32} {o['correct']:>7} {o['missed']:>6} {o['wrong']:>5} {o['score']:>6}  "
+              + " ".join(f"{m[k]!s:>18}" for k in keys + ["ttft_p50_ms", "total_p50_ms"]))
+    print(paired(outcomes_by_id(runs[a]), outcomes_by_id(runs[b])).describe(a, b))
 
 # -- the prompts again (retrieval + budget, no generation), for --diagnose and --rescore ------------------------
 if args.diagnose or args.rescore:

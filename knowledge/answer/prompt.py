@@ -12,6 +12,7 @@ from functools import lru_cache
 from ..errors import QuestionTooLong
 from ..retrieval import Hit
 from ..text import content_words, overlap, split_sentences
+from .evidence import choose, render_evidence
 
 SYSTEM_PROMPT = """Eres el asistente del curso «{course}». Respondes preguntas de estudiantes usando solo las fuentes numeradas que acompañan cada pregunta (diapositivas, notebooks y documentos del curso).
 
@@ -51,18 +52,21 @@ class PromptShape:
     max_sources: int = 3  # chunks given to the model
     max_chars_per_source: int = 600
     max_total_chars: int = 1500
+    evidence: str = "chunks"  # "chunks": the best chunks, each trimmed; "sentences": the best sentences of all k
 
     @classmethod
     def from_settings(cls, settings, course: str = "") -> PromptShape:
         return cls(course or settings.course_name, settings.answer_k, settings.answer_max_sources,
-                   settings.answer_chars_per_source, settings.answer_total_chars)
+                   settings.answer_chars_per_source, settings.answer_total_chars, settings.answer_evidence)
 
     @property
     def system(self) -> str:
         return system_prompt(self.course)
 
     def passages(self, hits: list[Hit], question: str) -> list[Passage]:
-        """The retrieved chunks that fit the budget, numbered, as the model sees them."""
+        """The retrieved evidence that fits the budget, numbered, as the model sees them."""
+        if self.evidence == "sentences":
+            return select_sentences(hits, question, self.max_sources, self.max_total_chars)
         return select_passages(hits, question, self.max_sources, self.max_chars_per_source, self.max_total_chars)
 
 
@@ -115,6 +119,13 @@ def select_passages(hits: list[Hit], question: str, max_sources: int, max_chars_
         sources.append(Passage(len(sources) + 1, hit, text))
         used += len(text)
     return sources
+
+
+def select_sentences(hits: list[Hit], question: str, max_sources: int, max_total_chars: int) -> list[Passage]:
+    """The sentences of all hits that best cover the question (`evidence.choose`), grouped into at most
+    `max_sources` numbered sources within the character budget."""
+    evidence = render_evidence(hits, choose(hits, question, max_sources, max_total_chars))
+    return [Passage(n, hit, text) for n, (hit, text) in enumerate(evidence, start=1)]
 
 
 def build_messages(system: str, sources: list[Passage], question: str,

@@ -91,6 +91,41 @@ def evaluate_retrieval(retriever: Retriever, items: list[QAItem],
     return {mode: retrieval_metrics(r) for mode, r in ranks.items()}
 
 
+def evaluate_evidence(retriever: Retriever, items: list[QAItem], shapes: dict, count_tokens: Callable[[str], int],
+                      progress: Callable[[int, int], None] | None = None) -> dict:
+    """What reaches the prompt, per prompt shape (name -> `PromptShape`), over answerable items with key facts:
+    the share whose key facts are all in the sources shown (`all_facts`) or at least half of them (`half_facts`,
+    what a correct answer needs), the mean share (`fact_recall`), the share with a gold source among them
+    (`gold_source`), and the sources' tokens (p50/p95, counted with the model's tokenizer). One retrieval per item
+    serves every shape, so the shapes are compared on the same hits."""
+    from ..answer.prompt import build_messages
+
+    answerable = [i for i in items if i.answerable and i.must_include]
+    k = max(shape.k for shape in shapes.values())
+    rows: dict[str, list[tuple[float, bool, int, int]]] = {name: [] for name in shapes}
+    for n, item in enumerate(answerable):
+        hits = retriever.search(item.question, k=k)
+        for name, shape in shapes.items():
+            passages = shape.passages(hits[:shape.k], item.question)
+            shown = build_messages("", passages, "")[1]["content"]  # "Fuentes:" and the numbered sources
+            rows[name].append((key_fact_recall(shown, item.must_include),
+                               any(matches(p.hit, g) for p in passages for g in item.gold),
+                               count_tokens(shown), len(passages)))
+        if progress:
+            progress(n + 1, len(answerable))
+    out = {}
+    for name, r in rows.items():
+        n = len(r)
+        out[name] = {"all_facts": round(sum(1 for x in r if x[0] == 1.0) / n, 4) if n else None,
+                     "half_facts": round(sum(1 for x in r if x[0] >= 0.5) / n, 4) if n else None,
+                     "fact_recall": round(sum(x[0] for x in r) / n, 4) if n else None,
+                     "gold_source": round(sum(1 for x in r if x[1]) / n, 4) if n else None,
+                     "tokens_p50": percentile([x[2] for x in r], 50) if n else None,
+                     "tokens_p95": percentile([x[2] for x in r], 95) if n else None,
+                     "sources_p50": percentile([x[3] for x in r], 50) if n else None, "n": n}
+    return out
+
+
 # -- answers -----------------------------------------------------------------------------------------
 @dataclass
 class AnswerRecord:

@@ -32,6 +32,7 @@ from knowledge.settings import CACHE_DIR, Settings
 from knowledge.store import ChunkStore
 from tests.bot.test_app import OTHER, STUDENT, Harness, bot_settings, buttons, play, use_tiny_model
 from tests.conftest import MODELS_DIR, SAMPLE_COURSE, TINY_MODEL
+from tests.postgres import TEST_DATABASE
 
 QUESTION = "¿Cuánto vale el proyecto final en la nota?"
 MODEL_DOWN = ("😔 Lo siento, ahora mismo no puedo redactar respuestas. "
@@ -410,8 +411,11 @@ def db_file(settings: Settings) -> Path:
 
 
 HOLDS = [1.5, pytest.param(6.0, marks=pytest.mark.slow)]  # 6 s outlasts with_retry's own ~3 s of retries
+sqlite_only = pytest.mark.skipif(TEST_DATABASE == "postgresql", reason="SQLite's database-wide write lock; "
+                                 "on PostgreSQL writers wait on row locks (tests/knowledge/test_database.py)")
 
 
+@sqlite_only
 @pytest.mark.parametrize("hold", HOLDS)
 def test_an_ingest_waits_for_a_locked_registry_and_records_the_file(kb, settings, monkeypatch, hold):
     with kb.sessions() as s:  # (this also creates the database before the lock is taken)
@@ -438,6 +442,7 @@ def test_an_ingest_waits_for_a_locked_registry_and_records_the_file(kb, settings
     assert lock.probe_rows() == 1  # and the lock holder's write is there too
 
 
+@sqlite_only
 @pytest.mark.parametrize("hold", HOLDS)
 def test_bot_writes_wait_for_a_locked_database_and_nothing_is_lost(syllabus, hold):
     settings, kb = syllabus

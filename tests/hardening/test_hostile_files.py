@@ -91,6 +91,8 @@ def cli_course(weaviate_server, tmp_path_factory):
                         database_url=suite_database_url(), _env_file=None)
     env = {"COURSEBOT_DATA_DIR": str(data), "WEAVIATE_URL": weaviate_server.url,
            "WEAVIATE_GRPC_PORT": str(weaviate_server.grpc_port), "COURSEBOT_COLLECTION": settings.collection}
+    if settings.database_url:  # make test-postgres: the CLI writes the registry the test reads
+        env["DATABASE_URL"] = settings.database_url
     with Knowledge(settings) as kb:
         kb.indexer.ingest([SAMPLE_COURSE / "programa.md"])
         try:
@@ -100,10 +102,10 @@ def cli_course(weaviate_server, tmp_path_factory):
 
 
 def cli(course: CliCourse, monkeypatch, *args: str):
-    for key, value in course.env.items():
-        monkeypatch.setenv(key, value)
     for key in ("COURSEBOT_MATERIALS_DIR", "DATABASE_URL", "COURSEBOT_MAX_FILE_MB", "COURSEBOT_MAX_PAGES"):
         monkeypatch.delenv(key, raising=False)
+    for key, value in course.env.items():
+        monkeypatch.setenv(key, value)
     return CliRunner().invoke(cli_app, list(args))
 
 

@@ -25,8 +25,12 @@ def test_rescore_reproduces_a_recorded_run_with_the_same_code(settings, sample_c
                               str(details), "--json"],
                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert ran.returncode == 0, ran.stderr[-2000:]
-        recorded = json.loads(ran.stdout)["answers"]["pipeline"]
+        result = json.loads(ran.stdout)
+        recorded = result["answers"]["pipeline"]
         assert len(details.read_text().splitlines()) == 4
+        evidence = result["evidence"]  # both evidence selections, on the same hits
+        assert set(evidence) == {"chunks (configured)", "sentences"}
+        assert all(0 <= m["fact_recall"] <= 1 and m["tokens_p50"] > 0 and m["n"] >= 1 for m in evidence.values())
 
         script = [sys.executable, str(REPO / "scripts/eval_details.py"), str(details), "--qa", str(qa)]
         again = subprocess.run([*script, "--diagnose", "--rescore", "--corpus", str(sample_course)],
@@ -37,6 +41,17 @@ def test_rescore_reproduces_a_recorded_run_with_the_same_code(settings, sample_c
                                    timeout=120)
         assert no_corpus.returncode == 2 and "give --corpus" in no_corpus.stderr
         assert again.stdout.strip().splitlines()[-1] == " ".join(f"{k}={recorded[k]}" for k in KEYS)
+
+        same = subprocess.run([*script, "--vs", str(details)], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)  # a run paired with itself: nothing changes
+        assert same.returncode == 0, same.stderr[-2000:]
+        assert "on the same 4 items: 0 better, 0 worse" in same.stdout
+        assert f" {recorded['outcomes']['score']:>6}  " in same.stdout
+        fewer = tmp_path / "fewer.jsonl"
+        fewer.write_text("\n".join(details.read_text().splitlines()[:3]) + "\n")
+        other = subprocess.run([*script, "--vs", str(fewer)], env=env, cwd=tmp_path, capture_output=True,
+                               text=True, timeout=120)
+        assert other.returncode == 2 and "did not answer the same items" in other.stderr
     finally:
         with Knowledge(settings) as kb:
             kb.with_collection(eval_collection(sample_course, settings)).store.drop()
