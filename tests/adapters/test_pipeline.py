@@ -207,6 +207,7 @@ def test_gate_compares_the_systems_and_decides(done):
     assert not decide(done.result["evaluation"], {**templates, "quantized": templates["quantized"] + "\n"}, 1.0).passed
 
 
+@pytest.mark.slow  # make test-all: CI keeps the pipeline's own run (dataset → gate)
 def test_the_gate_command_reuses_the_bases_answers_prints_the_table_and_exits_by_the_verdict(done):
     # a gate allowing no drop at all fails on the same run: exit 2, the table and the reasons printed; the base's
     # answers were measured by the first gate and are reused (only the tuned forms run again)
@@ -321,6 +322,7 @@ def test_lora_scale_blends_the_adapter_in_from_the_base_to_the_trained_weights(d
     assert half_name.endswith("adapter-F16.gguf ×0.5") and full_name.endswith("adapter-F16.gguf")
 
 
+@pytest.mark.slow  # make test-all: CI keeps the pipeline's own run (dataset → gate)
 def test_a_scaled_adapter_is_merged_and_exported_at_that_strength(done, tmp_path):
     from gguf import GGUFReader
     from peft import PeftModel
@@ -353,6 +355,7 @@ def test_a_scaled_adapter_is_merged_and_exported_at_that_strength(done, tmp_path
     assert scaled_adapter(done.run.adapter, 1.0, tmp_path / "unused") == done.run.adapter
 
 
+@pytest.mark.slow  # make test-all: CI keeps the pipeline's own run (dataset → gate)
 def test_speed_times_every_servable_form_on_the_pipelines_prompts(done):
     results = speed(done.run.gguf / MANIFEST, n_prompts=1, new_tokens=4, threads=2, n_ctx=1024)
     assert [r.form for r in results] == ["base", "quantized", "lora"]
@@ -375,6 +378,7 @@ def stop_at(system: str):
     return progress
 
 
+@pytest.mark.slow  # make test-all: CI keeps the pipeline's own run (dataset → gate)
 def test_an_interrupted_gate_resumes_and_evaluates_only_what_it_had_not_finished(done):
     manifest, partial = done.run.gguf / MANIFEST, done.run.gguf / PARTIAL
     assert not partial.exists()  # a finished gate leaves no partial results

@@ -42,6 +42,7 @@ def test_the_section_starts_a_server_with_the_same_gguf_and_stops_it(answering_k
         httpx.get(f"{url}/v1/models", timeout=2)
 
 
+@pytest.mark.slow  # make test-all: CI keeps the section starting its own server
 def test_a_named_server_is_measured_instead(answering_kb, tmp_path):
     server = LlamaServer(TINY_MODEL, tmp_path).start()
     try:
