@@ -5,8 +5,10 @@ setup:            ## everything a fresh machine needs (idempotent)
 	./scripts/setup.sh
 
 # Two workers, one test file each at a time (module fixtures stay per file; each worker runs its own
-# weaviate-server): the suite waits on servers, subprocesses and sockets about half the time.
-PYTEST_WORKERS ?= -n 2 --dist loadfile
+# weaviate-server): the suite waits on servers, subprocesses and sockets about half the time. Files are handed out
+# in collection order, the longest first (tests/conftest.py LONG_FIRST), not xdist's "most tests first", which
+# left the one-test files that take minutes for the end.
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 test:             ## the test suite CI runs
 	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_WORKERS)
