@@ -29,7 +29,7 @@ def test_rescore_reproduces_a_recorded_run_with_the_same_code(settings, sample_c
         recorded = result["answers"]["pipeline"]
         assert len(details.read_text().splitlines()) == 4
         evidence = result["evidence"]  # both evidence selections, on the same hits
-        assert set(evidence) == {"chunks (configured)", "sentences"}
+        assert set(evidence) == {"chunks (set)", "sentences"}
         assert all(0 <= m["fact_recall"] <= 1 and m["tokens_p50"] > 0 and m["n"] >= 1 for m in evidence.values())
 
         script = [sys.executable, str(REPO / "scripts/eval_details.py"), str(details), "--qa", str(qa)]
