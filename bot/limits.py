@@ -7,6 +7,7 @@ transaction each (the clock is injectable). Each call blocks briefly: handlers r
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.answer.prompt import Exchange
 from knowledge.database import serialize, with_retry
 
 from .tables import Asked, Turn
@@ -63,7 +65,7 @@ class RateLimiter:
 
 
 class Conversations:
-    """The last `turns` (question, answer) pairs per chat and user, for follow-up questions."""
+    """The last `turns` exchanges (question, answer, the prompt it answered) per chat and user, for follow-ups."""
 
     def __init__(self, sessions: sessionmaker[Session], turns: int):
         self.sessions, self.turns = sessions, turns
@@ -74,20 +76,22 @@ class Conversations:
                 return fn(s)
         return with_retry(transaction)
 
-    def history(self, chat_id: int, user_id: int) -> list[tuple[str, str]]:
+    def history(self, chat_id: int, user_id: int) -> list[Exchange]:
         if self.turns <= 0:
             return []
         rows = self._run(lambda s: s.execute(
-            select(Turn.question, Turn.answer).where(Turn.chat_id == chat_id, Turn.user_id == user_id)
+            select(Turn.question, Turn.answer, Turn.prompt).where(Turn.chat_id == chat_id, Turn.user_id == user_id)
             .order_by(Turn.id.desc()).limit(self.turns)).all())
-        return [(q, a) for q, a in reversed(rows)]
+        return [Exchange(q, a, tuple(json.loads(p)) if p else ()) for q, a, p in reversed(rows)]
 
-    def add(self, chat_id: int, user_id: int, question: str, answer: str) -> None:
+    def add(self, chat_id: int, user_id: int, exchange: Exchange) -> None:
         if self.turns <= 0:
             return
+        prompt = json.dumps(list(exchange.prompt), ensure_ascii=False) if exchange.prompt else None
 
         def add_turn(s: Session) -> None:
-            s.add(Turn(chat_id=chat_id, user_id=user_id, question=question, answer=answer))
+            s.add(Turn(chat_id=chat_id, user_id=user_id, question=exchange.question, answer=exchange.answer,
+                       prompt=prompt))
             s.flush()
             mine = (Turn.chat_id == chat_id) & (Turn.user_id == user_id)
             kept = list(s.scalars(select(Turn.id).where(mine).order_by(Turn.id.desc()).limit(self.turns)))

@@ -117,6 +117,7 @@ class Turn(Base):
     user_id: Mapped[int] = mapped_column(BigInteger)
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the messages the answer continued
 
 
 # -- users ------------------------------------------------------------------------------------------

@@ -118,7 +118,8 @@ class Knowledge:
                                    timeout=s.generator_timeout_seconds, retries=s.generator_retries)
         lora = s.model_path(s.generator_lora) if s.generator_lora else None
         return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora,
-                              lora_scale=s.generator_lora_scale, draft_tokens=s.generator_draft_tokens)
+                              lora_scale=s.generator_lora_scale, draft_tokens=s.generator_draft_tokens,
+                              state_cache_mb=s.generator_state_cache_mb)
 
     @cached_property
     def answerer(self) -> Answerer:

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
     generator_draft_tokens: int = Field(0, ge=0, le=64, description="prompt-lookup speculative decoding: tokens "
                                         "guessed from the prompt and checked in one pass (0 = off)")
+    generator_state_cache_mb: int = Field(256, ge=0, description="recent answers' KV states kept in memory (about "
+                                          "29 KB per token for the 1.5B) so a follow-up reads only its new question "
+                                          "and sources (0 = off)")
     n_ctx: int = Field(2048, description="the generator's context window in tokens (on a server: its per-slot "
                        "context, which the prompt budget must fit)")
     # -- the generator on a server (knowledge/answer/remote.py): unset = the GGUF loaded in this process
@@ -111,7 +114,9 @@ class Settings(BaseSettings):
     answer_evidence: Literal["chunks", "sentences"] = Field(
         "chunks", description="what the prompt shows: the best chunks, each trimmed (chunks), or the sentences of "
                               "all answer_k chunks that best cover the question (sentences)")
-    history_turns: int = Field(2, description="previous question/answer pairs sent for follow-ups")
+    history_turns: int = Field(2, description="previous questions and answers sent for follow-ups when the "
+                               "conversation no longer fits whole (until then a follow-up continues the previous "
+                               "prompt and answer, sources included)")
     answer_cache_minutes: float = Field(10.0, ge=0, description="a repeated question on unchanged sources is "
                                         "answered from the cache for this long (0 = off)")
     max_question_tokens: int = Field(300, gt=0, description="longest question answered, in the model's tokens; "

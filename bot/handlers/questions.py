@@ -11,6 +11,7 @@ from telegram.constants import ChatAction, ChatType
 from telegram.ext import filters
 
 from knowledge.answer.answerer import AnswerResult, Retrieved
+from knowledge.answer.prompt import Exchange
 from knowledge.core import Knowledge
 from knowledge.errors import GeneratorUnavailable, KnowledgeError, QuestionTooLong
 
@@ -74,7 +75,7 @@ def question_text(text: str, bot_username: str) -> str:
     return re.sub(rf"@{re.escape(bot_username)}\b", " ", text, flags=re.IGNORECASE).strip()
 
 
-async def stream_answer(knowledge: Knowledge, question: str, history: list[tuple[str, str]],
+async def stream_answer(knowledge: Knowledge, question: str, history: list[Exchange],
                         reply: StreamedReply, executor: Executor | None = None) -> AnswerResult:
     """Run the answerer (its blocking steps on `executor`), showing progress in `reply`; returns the final result."""
     header, partial = "", ""
@@ -130,7 +131,7 @@ async def answer(update: Update, context: CourseContext, question: str) -> None:
     for i, text in enumerate(messages[1:], start=2):
         await message.reply_html(text, reply_markup=markup if i == len(messages) else None)
     if not result.abstained:  # a declined answer would only teach the model to decline again
-        await services.blocking(conversations.add, chat.id, user.id, question, result.answer)
+        await services.blocking(conversations.add, chat.id, user.id, result.exchange)
 
 
 def cannot_read_text(message: Message, voice_seconds: float) -> str:

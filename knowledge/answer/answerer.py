@@ -32,7 +32,9 @@ from .prompt import (
     MIN_SOURCE_TOKENS,
     Passage,
     PromptShape,
+    Exchange,
     build_messages,
+    conversation,
     echoes_system_prompt,
     fit_prompt,
 )
@@ -62,6 +64,7 @@ class Retrieved:
     retrieval_ms: float
     queue_position: int = 0
     left_out: dict[str, int] = field(default_factory=dict)  # what `fit_prompt` dropped or cut, if anything
+    earlier: list[dict] = field(default_factory=list)  # the conversation's messages before the question's own
 
 
 @dataclass
@@ -77,6 +80,11 @@ class AnswerResult:
     timings: dict = field(default_factory=dict)
     top_similarity: float | None = None
     attributed: list[CitedSource] = field(default_factory=list)  # what the answer would cite had it not declined
+    exchange: Exchange | None = None  # what a follow-up continues: the prompt the model answered and what it wrote
+
+    def __post_init__(self) -> None:
+        if self.exchange is None:  # nothing generated: a follow-up gets the question and the answer shown
+            self.exchange = Exchange(self.question, self.answer)
 
     def fuentes(self) -> list[str]:
         """The "Fuentes" list: '[1] Clase 27, págs. 9–10'."""
@@ -163,10 +171,11 @@ class Answerer:
         sources = self.settings.shape.passages(hits, question)
         return Retrieved(hits, sources, (time.perf_counter() - start) * 1000)
 
-    def prepare(self, question: str, history: list[tuple[str, str]] | None = None,
-                **filters) -> tuple[Retrieved, list[tuple[str, str]]]:
+    def prepare(self, question: str, history: list[Exchange] | None = None,
+                **filters) -> tuple[Retrieved, list[Exchange]]:
         """What answering does before the generation queue (blocking): check the question's length, retrieve, and
-        fit the sources and the last `max_history_turns` turns to the context. Returns (retrieved, history kept)."""
+        fit the sources and the conversation (its last `max_history_turns` exchanges, or the last one's whole prompt
+        when it fits: `fit_prompt`) to the context. Returns (retrieved, with `earlier` set; the exchanges kept)."""
         self.check_question(question)
         retrieved = self.retrieve(question, **filters)
         turns = self.settings.max_history_turns
@@ -175,12 +184,16 @@ class Answerer:
             fitted = fit_prompt(self.count_tokens, self.prompt_budget, self.system, retrieved.passages, question,
                                 history)
             retrieved.passages, history, retrieved.left_out = fitted.passages, fitted.history, fitted.left_out()
+            retrieved.earlier = fitted.messages[1:-1]
+        else:
+            retrieved.earlier = conversation(history, chained=False)
         return retrieved, history
 
-    def submit(self, question: str, sources: list[Passage], history: list[tuple[str, str]] | None,
+    def submit(self, question: str, sources: list[Passage], earlier: list[dict] | None,
                cache_key: str | None = None) -> Ticket:
-        """Queue the generation for these sources and turns, as `prepare` fitted them (kept under `cache_key`)."""
-        messages = build_messages(self.system, sources, question, history)
+        """Queue the generation for these sources after the conversation's `earlier` messages, as `prepare` fitted
+        them (kept under `cache_key`)."""
+        messages = build_messages(self.system, sources, question, earlier)
 
         def work(on_token):
             completion = self.generator.stream(messages, self.settings.max_answer_tokens, on_token)
@@ -189,7 +202,7 @@ class Answerer:
             return completion
         return self.queue.submit(work)
 
-    def _enqueue(self, question: str, retrieved: Retrieved, history: list[tuple[str, str]]) -> Ticket | None:
+    def _enqueue(self, question: str, retrieved: Retrieved, history: list[Exchange]) -> Ticket | None:
         """The ticket of the generation (None when nothing was retrieved: nothing to answer from), or of the
         cached answer to the same question on the same passages."""
         if not retrieved.passages:
@@ -197,15 +210,16 @@ class Answerer:
             return None
         key = None
         if self.cache is not None:
-            key = answer_key(question, history, self.generator.name, [p.hit.node_id for p in retrieved.passages])
+            key = answer_key(question, [(e.question, e.answer) for e in history], self.generator.name,
+                             [p.hit.node_id for p in retrieved.passages])
             if (cached := self.cache.get(key)) is not None:
                 retrieved.queue_position = 0
                 return Ticket.replay(cached, self.queue)
-        ticket = self.submit(question, retrieved.passages, history, key)
+        ticket = self.submit(question, retrieved.passages, retrieved.earlier, key)
         retrieved.queue_position = ticket.position
         return ticket
 
-    def answer_stream(self, question: str, history: list[tuple[str, str]] | None = None,
+    def answer_stream(self, question: str, history: list[Exchange] | None = None,
                       **filters) -> Iterator[Retrieved | str | AnswerResult]:
         start = time.perf_counter()
         retrieved, history = self.prepare(question, history, **filters)
@@ -218,7 +232,7 @@ class Answerer:
                     yield shown
         yield self.finish(question, retrieved, ticket.result if ticket else None, start)
 
-    async def astream(self, question: str, history: list[tuple[str, str]] | None = None,
+    async def astream(self, question: str, history: list[Exchange] | None = None,
                       executor: Executor | None = None, **filters) -> AsyncIterator[Retrieved | str | AnswerResult]:
         """`answer_stream` for asyncio callers: `prepare` runs on `executor` (None: the loop's default), and the
         wait for the model's tokens holds no thread."""
@@ -234,7 +248,7 @@ class Answerer:
                     yield shown
         yield self.finish(question, retrieved, ticket.result if ticket else None, start)
 
-    def answer(self, question: str, history: list[tuple[str, str]] | None = None, **filters) -> AnswerResult:
+    def answer(self, question: str, history: list[Exchange] | None = None, **filters) -> AnswerResult:
         *_, result = self.answer_stream(question, history, **filters)
         return result
 
@@ -268,5 +282,9 @@ class Answerer:
                    "completion_tokens": completion.completion_tokens if completion else 0,
                    **({"replayed": True} if completion and completion.replayed else {}),
                    **retrieved.left_out}
+        # the model's own words, so a follow-up's prompt matches the state this answer left; a declined answer
+        # is the decline the student saw
+        said = Exchange(question, answer) if decision.abstain or completion is None else \
+            Exchange(question, raw, tuple(build_messages(self.system, sources, question, retrieved.earlier)[1:]))
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
-                            raw, round(support, 3), timings, top_similarity, attributed_citations)
+                            raw, round(support, 3), timings, top_similarity, attributed_citations, said)

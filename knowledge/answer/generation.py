@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GeneratorUnavailable
+from .states import KVStates
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,17 @@ class LlamaGenerator:
     """llama-cpp-python `Llama`, loaded on first use, chat template from the GGUF."""
 
     def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
-                 lora_path: Path | None = None, seed: int = 0, lora_scale: float = 1.0, draft_tokens: int = 0):
+                 lora_path: Path | None = None, seed: int = 0, lora_scale: float = 1.0, draft_tokens: int = 0,
+                 state_cache_mb: int = 0):
         self.model_path, self.n_ctx, self.lora_path, self.seed = Path(model_path), n_ctx, lora_path, seed
         self.lora_scale = lora_scale
         # prompt-lookup speculative decoding: up to this many next tokens guessed from n-grams of the prompt (a cited
         # answer copies its sources) and checked in one batched pass; 0 = off
         self.draft_tokens = draft_tokens
         self.draft: PromptLookup | None = None  # set when the model loads
+        # recent answers' KV states, restored for a follow-up whose prompt continues one (`states`); a draft keeps
+        # every position's logits, which a state would copy too, so drafting saves none
+        self.states = KVStates(state_cache_mb << 20) if state_cache_mb > 0 and not draft_tokens else None
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llama = None
         self._lock = threading.Lock()  # one generation at a time
@@ -121,9 +126,12 @@ class LlamaGenerator:
         bos = llama._model.token_get_text(llama.token_bos())
         return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=messages).prompt
 
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        return self.llama.tokenize(self.render(messages).encode("utf-8"), add_bos=False, special=True)
+
     def prompt_stats(self, messages: list[dict]) -> tuple[int, int]:
         """(prompt tokens, tokens already in the KV cache from the previous request's common prefix)."""
-        tokens = self.llama.tokenize(self.render(messages).encode("utf-8"), add_bos=False, special=True)
+        tokens = self.prompt_tokens(messages)
         cached = self.llama._input_ids[: self.llama.n_tokens].tolist()
         common = 0
         for a, b in zip(tokens, cached, strict=False):
@@ -132,12 +140,19 @@ class LlamaGenerator:
             common += 1
         return len(tokens), common
 
+    def _start(self, messages: list[dict]) -> tuple[int, int]:
+        """Before a generation: restore the saved state this prompt continues, if any; (prompt tokens, cached)."""
+        if self.states is None:
+            return self.prompt_stats(messages)
+        tokens = self.prompt_tokens(messages)
+        return len(tokens), self.states.restore(self.llama, tokens)
+
     def stream(self, messages: list[dict], max_tokens: int, on_token: Callable[[str], None],
                temperature: float = 0.1) -> Completion:
         """Generate a chat completion, calling on_token for each piece; one request at a time."""
         with self._lock:
             start = time.perf_counter()
-            prompt_tokens, cached = self.prompt_stats(messages)
+            prompt_tokens, cached = self._start(messages)
             ttft, pieces = None, []
             try:
                 for chunk in self.llama.create_chat_completion(
@@ -153,6 +168,8 @@ class LlamaGenerator:
                 raise GeneratorUnavailable(f"generation failed: {e}") from e
             text = "".join(pieces)
             total = (time.perf_counter() - start) * 1000
+            if self.states is not None:
+                self.states.save(self.llama)  # tens of ms, after the last token was shown
             # the answer's tokens (the KV cache holds one fewer, or a draft's tokens checked but not kept)
             completion_tokens = len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
             return Completion(text, prompt_tokens, cached, max(completion_tokens, 0),

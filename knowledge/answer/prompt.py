@@ -1,6 +1,8 @@
 """The answer prompt: a fixed Spanish system prompt (byte-identical across requests, so llama.cpp
-reuses its KV cache), then the numbered sources with their labels, a short history and the question,
-cut to fit the model's context (`fit_prompt`)."""
+reuses its KV cache), the conversation so far, then the numbered sources with their labels and the question,
+cut to fit the model's context (`fit_prompt`). A follow-up continues the previous request's prompt and answer
+word for word while they fit (`conversation`), so the KV state that answer left is its prefix
+(`knowledge.answer.states`): only the new question and its sources are read."""
 
 from __future__ import annotations
 
@@ -128,16 +130,42 @@ def select_sentences(hits: list[Hit], question: str, max_sources: int, max_total
     return [Passage(n, hit, text) for n, (hit, text) in enumerate(evidence, start=1)]
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """A question of a conversation and the answer the model gave, with the prompt it answered (the messages after
+    the system prompt) — what a follow-up continues, so the KV state that answer left is the follow-up's prefix."""
+
+    question: str
+    answer: str
+    prompt: tuple[dict, ...] = ()
+
+
+def question_message(sources: list[Passage], question: str) -> dict:
+    """The user message of one question: its numbered sources, then the question."""
+    return {"role": "user", "content": "\n\n".join(["Fuentes:", *[s.render() for s in sources], f"Pregunta: {question}"])}
+
+
+def conversation(history: list[Exchange], chained: bool) -> list[dict]:
+    """The earlier turns as chat messages. Chained: the last exchange's own prompt (with its sources, and the turns
+    before it as they were then) and its answer, so the previous request is this one's prefix. Otherwise each
+    exchange as its question and answer alone."""
+    if not history:
+        return []
+    last = history[-1]
+    if chained and last.prompt:
+        return [*last.prompt, {"role": "assistant", "content": last.answer}]
+    turns = []
+    for exchange in history:
+        turns += [{"role": "user", "content": f"Pregunta: {exchange.question}"},
+                  {"role": "assistant", "content": exchange.answer}]
+    return turns
+
+
 def build_messages(system: str, sources: list[Passage], question: str,
-                   history: list[tuple[str, str]] | None = None) -> list[dict]:
-    """Chat messages: fixed system prompt first, then everything that varies."""
-    parts = ["Fuentes:", *[s.render() for s in sources]]
-    if history:
-        parts.append("Conversación previa:")
-        for q, a in history:
-            parts.append(f"Estudiante: {q}\nAsistente: {a}")
-    parts.append(f"Pregunta: {question}")
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+                   earlier: list[dict] | None = None) -> list[dict]:
+    """Chat messages: the fixed system prompt first, then the conversation so far (`conversation`), then the
+    question with its sources."""
+    return [{"role": "system", "content": system}, *(earlier or []), question_message(sources, question)]
 
 
 MIN_SOURCE_CHARS = 120  # a source shorter than this says too little to answer from (as in `select_passages`)
@@ -150,8 +178,9 @@ class Fitted:
 
     messages: list[dict]
     passages: list[Passage]
-    history: list[tuple[str, str]]
-    tokens: int  # counted: the system prompt plus the user message
+    history: list[Exchange]  # the exchanges the prompt holds (chained: the last, whose prompt holds the rest)
+    tokens: int  # counted: every message's text, and TURN_TOKENS for each turn past the first question
+    chained: bool = False  # the conversation continues the previous request (see `conversation`)
     dropped_turns: int = 0
     dropped_sources: int = 0
     shortened_sources: list[int] = field(default_factory=list)  # numbers of the sources cut shorter
@@ -171,16 +200,26 @@ def _shorter(source: Passage, question: str) -> Passage | None:
     return Passage(source.n, source.hit, text) if len(text) < len(source.text) else None
 
 
+TURN_TOKENS = 5  # the chat template's role markers around each message past the system prompt and the question
+
+
+def prompt_tokens(count: Callable[[str], int], messages: list[dict]) -> int:
+    return sum(count(m["content"]) for m in messages) + TURN_TOKENS * max(len(messages) - 2, 0)
+
+
 def fit_prompt(count: Callable[[str], int], budget: int, system: str, sources: list[Passage], question: str,
-               history: list[tuple[str, str]] | None = None) -> Fitted:
-    """`build_messages` within `budget` tokens (`count` of the system prompt plus the user message): history turns
-    dropped oldest first, then sources cut shorter and dropped from the last (least relevant) up, the first never
-    dropped. Raises QuestionTooLong when even that leaves no room for the question."""
+               history: list[Exchange] | None = None) -> Fitted:
+    """`build_messages` within `budget` tokens (`prompt_tokens`). The conversation chained when it fits whole;
+    else its exchanges alone, dropped oldest first; then sources cut shorter and dropped from the last (least
+    relevant) up, the first never dropped. Raises QuestionTooLong when even that leaves no room for the question."""
     sources, history = list(sources), list(history or [])
-    system_tokens = count(system)
+    if history and history[-1].prompt:
+        chained = build_messages(system, sources, question, conversation(history, True))
+        if (tokens := prompt_tokens(count, chained)) <= budget:
+            return Fitted(chained, sources, history, tokens, chained=True)
 
     def size() -> int:
-        return system_tokens + count(build_messages(system, sources, question, history)[1]["content"])
+        return prompt_tokens(count, build_messages(system, sources, question, conversation(history, False)))
 
     tokens, dropped_turns, dropped_sources, shortened = size(), 0, 0, []
     while tokens > budget and history:
@@ -202,5 +241,5 @@ def fit_prompt(count: Callable[[str], int], budget: int, system: str, sources: l
         question_tokens = count(question)
         raise QuestionTooLong(question_tokens, max(budget - (tokens - question_tokens), 0), len(question))
     shortened = [n for n in shortened if n <= len(sources)]  # a dropped source is not also counted as cut
-    return Fitted(build_messages(system, sources, question, history), sources, history, tokens, dropped_turns,
-                  dropped_sources, shortened)
+    return Fitted(build_messages(system, sources, question, conversation(history, False)), sources, history, tokens,
+                  False, dropped_turns, dropped_sources, shortened)

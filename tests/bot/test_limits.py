@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from bot.limits import Conversations, RateLimiter, verdict
 from bot.tables import Asked, Turn
+from knowledge.answer.prompt import Exchange
 from knowledge.database import make_sessionmaker
 
 
@@ -81,17 +82,19 @@ def test_two_workers_share_one_window_and_a_restart_keeps_it(database_url):
 def test_conversations_keep_the_last_turns_per_chat_and_user(database_url):
     sessions = make_sessionmaker(database_url)
     memory = Conversations(sessions, turns=2)
+    prompt = ({"role": "user", "content": "Fuentes: …\n\nPregunta: q2"},)
     for n in range(3):
-        memory.add(10, 1, f"q{n}", f"a{n}")
-    memory.add(10, 2, "otra", "respuesta")
-    assert memory.history(10, 1) == [("q1", "a1"), ("q2", "a2")]
-    assert memory.history(10, 2) == [("otra", "respuesta")]
+        memory.add(10, 1, Exchange(f"q{n}", f"a{n}", prompt if n == 2 else ()))
+    memory.add(10, 2, Exchange("otra", "respuesta"))
+    kept = [Exchange("q1", "a1"), Exchange("q2", "a2", prompt)]  # the prompt comes back as it was given
+    assert memory.history(10, 1) == kept
+    assert memory.history(10, 2) == [Exchange("otra", "respuesta")]
     with sessions() as s:  # older turns are deleted, not only hidden
         assert s.scalar(select(func.count()).select_from(Turn).where(Turn.user_id == 1)) == 2
     other_worker = Conversations(make_sessionmaker(database_url), turns=2)
-    assert other_worker.history(10, 1) == [("q1", "a1"), ("q2", "a2")]  # another worker, or after a restart
+    assert other_worker.history(10, 1) == kept  # another worker, or after a restart
     assert other_worker.forget(10, 1) and not memory.forget(10, 1)
     assert memory.history(10, 1) == []
     off = Conversations(sessions, turns=0)
-    off.add(1, 1, "q", "a")
+    off.add(1, 1, Exchange("q", "a"))
     assert off.history(1, 1) == []

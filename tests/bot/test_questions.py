@@ -46,7 +46,7 @@ def test_a_question_is_answered_with_streamed_edits_and_cited_sources(course):
         assert all(b - a >= interval * 0.95 for a, b in zip([edits[0][0], *streamed], streamed, strict=False))
         assert ("sendChatAction", {"chat_id": STUDENT, "action": "typing"}) in h.request.calls
         assert asked["message_id"] < answer["message_id"]
-        assert h.services.conversations.history(STUDENT, STUDENT)[0][0] == QUESTION
+        assert h.services.conversations.history(STUDENT, STUDENT)[0].question == QUESTION
 
     play(settings.model_copy(update={"edit_interval": interval}), kb, scenario)
 
@@ -69,14 +69,19 @@ def test_follow_ups_send_the_history_and_nuevo_forgets_it(course):
             await h.send_text(STUDENT, "¿y los talleres?")
         finally:
             del answerer.astream
-        assert [q for q, _ in h.services.conversations.history(STUDENT, STUDENT)] == [QUESTION, "¿y los talleres?"]
+        remembered = h.services.conversations.history(STUDENT, STUDENT)
+        assert [e.question for e in remembered] == [QUESTION, "¿y los talleres?"]
+        # the follow-up continued the first answer's own prompt: the model saw that turn, sources and all
+        first, follow_up = remembered
+        assert first.prompt and follow_up.prompt[:len(first.prompt)] == first.prompt
+        assert follow_up.prompt[len(first.prompt)] == {"role": "assistant", "content": first.answer}
         await h.send_text(STUDENT, "/nuevo")
         assert h.texts(STUDENT)[-1] == "🧹 Listo, empezamos una conversación nueva."
         assert h.services.conversations.history(STUDENT, STUDENT) == []
 
     play(settings, kb, scenario)
     assert seen[0] == []
-    assert [q for q, _ in seen[1]] == [QUESTION]
+    assert [e.question for e in seen[1]] == [QUESTION]
 
 
 def test_in_groups_only_mentions_and_replies_are_answered_quoting_the_question(course):
@@ -94,8 +99,8 @@ def test_in_groups_only_mentions_and_replies_are_answered_quoting_the_question(c
         assert h.emu.bot_messages(GROUP)[-1]["reply_to_message_id"] == follow["message_id"]
         assert "Fuentes" in h.emu.bot_messages(GROUP)[-1]["text"]
         # context is per user: each student's history holds their own turn only (shared, it would hold two)
-        assert [q for q, _ in h.services.conversations.history(GROUP, OTHER)] == [QUESTION]
-        assert [q for q, _ in h.services.conversations.history(GROUP, STUDENT)] == [QUESTION]
+        assert [e.question for e in h.services.conversations.history(GROUP, OTHER)] == [QUESTION]
+        assert [e.question for e in h.services.conversations.history(GROUP, STUDENT)] == [QUESTION]
         await h.send_text(OTHER, "/fuentes@coursebot_test", chat_id=GROUP, chat_type="group")
         assert "programa.md" in h.texts(GROUP)[-1]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from knowledge.answer.answerer import TEMPLATE_TOKENS, Answerer, AnswerResult, AnswerSettings, Retrieved
-from knowledge.answer.prompt import MIN_SOURCE_TOKENS
+from knowledge.answer.prompt import MIN_SOURCE_TOKENS, Exchange
 from knowledge.errors import QuestionTooLong
 from tests.conftest import TINY_MODEL
 
@@ -137,11 +137,34 @@ def test_a_long_earlier_answer_is_dropped_so_the_prompt_fits_and_the_question_is
     monkeypatch.setattr(generator, "stream", stream)
     long_answer = "El proyecto final se entrega en la semana dieciséis y vale el treinta por ciento. " * 37
     assert len(long_answer) >= 3000 and generator.count_tokens(long_answer) > generator.n_ctx  # alone, too long
-    history = [("¿Cómo es el proyecto final?", long_answer), ("¿Y el parcial?", "Vale el treinta por ciento [1].")]
+    history = [Exchange("¿Cómo es el proyecto final?", long_answer),
+               Exchange("¿Y el parcial?", "Vale el treinta por ciento [1].")]
     result = answerer.answer("¿Cuándo es el horario de atención?", history)
     [messages] = prompts
     prompt_tokens, _ = generator.prompt_stats(messages)
     assert prompt_tokens + answerer.settings.max_answer_tokens <= generator.n_ctx
-    assert long_answer not in messages[-1]["content"] and "¿Y el parcial?" in messages[-1]["content"]
+    sent = [m["content"] for m in messages]
+    assert long_answer not in sent and "Pregunta: ¿Y el parcial?" in sent
     assert result.timings["dropped_turns"] == 1 and result.timings["prompt_tokens"] == prompt_tokens
     assert result.raw_answer and result.timings["completion_tokens"] > 0
+
+
+def test_a_follow_up_continues_the_answer_it_follows_and_reads_only_its_own_turn(answering_kb, monkeypatch):
+    answerer, generator = answering_kb.answerer, answering_kb.generator
+    assert generator.states is not None  # on by default
+    real_stream, prompts = generator.stream, []
+
+    def stream(messages, max_tokens, on_token, **kwargs):
+        prompts.append(messages)
+        return real_stream(messages, max_tokens, on_token, **kwargs)
+
+    monkeypatch.setattr(generator, "stream", stream)
+    first = answerer.answer("¿Cuánto vale el proyecto final?")
+    assert not first.abstained, first.reason
+    assert first.exchange.prompt == tuple(prompts[0][1:]) and first.exchange.answer == first.raw_answer
+    answerer.answer("¿Cuándo es el horario de atención?")  # another student in between
+    follow = answerer.answer("¿y cuándo se entrega?", [first.exchange])
+    assert prompts[2][:len(prompts[0])] == prompts[0]
+    assert prompts[2][len(prompts[0])] == {"role": "assistant", "content": first.raw_answer}
+    assert follow.timings["cached_tokens"] >= first.timings["prompt_tokens"]
+    assert follow.exchange.prompt == tuple(prompts[2][1:])

@@ -5,9 +5,12 @@ import pytest
 from knowledge.answer.abstention import Thresholds, decide, decline_message, model_declined
 from knowledge.answer.prompt import (
     MIN_SOURCE_CHARS,
+    Exchange,
     Passage,
     build_messages,
+    conversation,
     fit_prompt,
+    prompt_tokens,
     select_passages,
     system_prompt,
     trim,
@@ -23,10 +26,11 @@ def hit(text, title="Clase 27", loc=(10, 10), section="LoRA"):
 def test_system_prompt_is_fixed_and_first():
     a = build_messages(system_prompt("IA"), select_passages([hit("uno")], "q", 3, 600, 1500), "¿qué es LoRA?")
     b = build_messages(system_prompt("IA"), select_passages([hit("dos")], "q", 3, 600, 1500), "otra",
-                       history=[("hola", "qué tal")])
-    assert a[0] == b[0] and a[0]["role"] == "system"
-    assert a[1]["content"].startswith("Fuentes:\n\n[1] Clase 27, pág. 10\nuno")
-    assert "Conversación previa" in b[1]["content"] and b[1]["content"].endswith("Pregunta: otra")
+                       conversation([Exchange("hola", "qué tal")], chained=False))
+    assert a[0] == b[0] and a[0]["role"] == "system" and len(a) == 2
+    assert a[1]["content"] == "Fuentes:\n\n[1] Clase 27, pág. 10\nuno\n\nPregunta: ¿qué es LoRA?"
+    assert b[1:3] == [{"role": "user", "content": "Pregunta: hola"}, {"role": "assistant", "content": "qué tal"}]
+    assert b[3]["content"].startswith("Fuentes:") and b[3]["content"].endswith("Pregunta: otra")
 
 
 def test_sources_fit_the_budget_and_are_numbered():
@@ -79,7 +83,11 @@ def numbered(*texts: str) -> list[Passage]:
 
 
 def prompt_size(messages: list[dict]) -> int:
-    return sum(words(m["content"]) for m in messages)
+    return prompt_tokens(words, messages)
+
+
+def turns(*pairs: tuple[str, str]) -> list[Exchange]:
+    return [Exchange(q, a) for q, a in pairs]
 
 
 def sentences(n: int, topic: str = "tema") -> str:
@@ -87,26 +95,26 @@ def sentences(n: int, topic: str = "tema") -> str:
 
 
 def test_a_prompt_that_fits_is_left_whole():
-    sources, history = numbered(sentences(3), sentences(3)), [("¿Qué es?", "Es algo.")]
+    sources, history = numbered(sentences(3), sentences(3)), turns(("¿Qué es?", "Es algo."))
     fitted = fit_prompt(words, 1000, SYSTEM, sources, "¿Cuánto vale?", history)
-    assert fitted.messages == build_messages(SYSTEM, sources, "¿Cuánto vale?", history)
+    assert fitted.messages == build_messages(SYSTEM, sources, "¿Cuánto vale?", conversation(history, False))
     assert fitted.left_out() == {} and fitted.tokens == prompt_size(fitted.messages) <= 1000
 
 
 def test_history_is_dropped_oldest_first_before_any_source():
     sources = numbered(sentences(2), sentences(2))
-    history = [("primera", "respuesta " * 50), ("segunda", "respuesta " * 50), ("tercera", "corta")]
-    whole = prompt_size(build_messages(SYSTEM, sources, "¿y ahora?", history))
-    fitted = fit_prompt(words, whole - 60, SYSTEM, sources, "¿y ahora?", history)
+    history = turns(("primera", "respuesta " * 50), ("segunda", "respuesta " * 50), ("tercera", "corta"))
+    whole = prompt_size(build_messages(SYSTEM, sources, "¿y ahora?", conversation(history, False)))
+    fitted = fit_prompt(words, whole - 70, SYSTEM, sources, "¿y ahora?", history)  # a turn is 62
     assert fitted.history == history[2:] and fitted.dropped_turns == 2
     assert fitted.passages == sources and fitted.left_out() == {"dropped_turns": 2}
-    assert fitted.tokens == prompt_size(fitted.messages) <= whole - 60
+    assert fitted.tokens == prompt_size(fitted.messages) <= whole - 70
 
 
 def test_sources_are_cut_then_dropped_from_the_last_up_and_the_first_is_kept():
     sources = numbered(sentences(12, "proyecto"), sentences(12, "parcial"), sentences(12, "taller"))
     question = "¿Cuánto vale el proyecto?"
-    fitted = fit_prompt(words, 120, SYSTEM, sources, question, [("antes", "algo " * 30)])
+    fitted = fit_prompt(words, 120, SYSTEM, sources, question, turns(("antes", "algo " * 30)))
     assert fitted.history == [] and fitted.dropped_turns == 1
     assert [s.n for s in fitted.passages] == list(range(1, len(fitted.passages) + 1))
     assert fitted.dropped_sources >= 1 and fitted.passages[0].hit is sources[0].hit
@@ -117,7 +125,7 @@ def test_sources_are_cut_then_dropped_from_the_last_up_and_the_first_is_kept():
 def test_a_question_too_long_for_the_budget_raises_and_says_how_long_it_may_be():
     question = "palabra " * 400
     with pytest.raises(QuestionTooLong) as raised:
-        fit_prompt(words, 300, SYSTEM, numbered(sentences(3)), question, [("a", "b")])
+        fit_prompt(words, 300, SYSTEM, numbered(sentences(3)), question, turns(("a", "b")))
     error = raised.value
     assert error.tokens == 400 and 0 < error.limit < 300
     assert f"caben unos {error.max_chars}" in str(error) and f"({error.limit} tokens)" in str(error)
@@ -128,7 +136,7 @@ def test_the_fitted_prompt_never_exceeds_the_budget_and_drops_no_more_than_it_mu
     for _ in range(400):
         sources = numbered(*(sentences(rng.randint(0, 20), rng.choice(["nota", "taller"])) or "x"
                              for _ in range(rng.randint(1, 3))))
-        history = [(f"pregunta {i}", "palabra " * rng.randint(1, 300)) for i in range(rng.randint(0, 3))]
+        history = [Exchange(f"pregunta {i}", "palabra " * rng.randint(1, 300)) for i in range(rng.randint(0, 3))]
         question = "¿qué? " * rng.randint(1, 120)
         budget = rng.randint(20, 900)
         try:
@@ -148,4 +156,39 @@ def test_the_fitted_prompt_never_exceeds_the_budget_and_drops_no_more_than_it_mu
             assert fitted.passages == sources
         if fitted.dropped_turns:  # one turn fewer dropped would not have fitted, with every source whole
             one_more = history[len(history) - len(fitted.history) - 1:]
-            assert prompt_size(build_messages(SYSTEM, sources, question, one_more)) > budget
+            assert prompt_size(build_messages(SYSTEM, sources, question, conversation(one_more, False))) > budget
+
+
+def answered(messages: list[dict], question: str, answer: str) -> Exchange:
+    """The exchange the answerer remembers: what the model wrote, and the prompt after the system prompt."""
+    return Exchange(question, answer, tuple(messages[1:]))
+
+
+def test_a_follow_up_continues_the_previous_prompt_and_answer_word_for_word():
+    first = build_messages(SYSTEM, numbered(sentences(3, "proyecto")), "¿Cuánto vale el proyecto?")
+    one = answered(first, "¿Cuánto vale el proyecto?", "Vale 40 % [1].")
+    second = fit_prompt(words, 1000, SYSTEM, numbered(sentences(3, "taller")), "¿y el taller?", [one])
+    assert second.chained and second.left_out() == {}
+    assert second.messages[:len(first)] == first  # the previous request is this one's prefix
+    assert second.messages[len(first)] == {"role": "assistant", "content": "Vale 40 % [1]."}
+    assert second.messages[-1]["content"].endswith("Pregunta: ¿y el taller?") and len(second.messages) == 4
+    two = answered(second.messages, "¿y el taller?", "Vale 20 % [1].")
+    third = fit_prompt(words, 1000, SYSTEM, numbered(sentences(2)), "¿y el examen?", [one, two])
+    assert third.chained and third.messages[:len(second.messages)] == second.messages
+    assert third.tokens == prompt_size(third.messages)
+
+
+def test_a_conversation_too_long_to_continue_falls_back_to_its_questions_and_answers():
+    first = build_messages(SYSTEM, numbered(sentences(12, "proyecto")), "¿Cuánto vale el proyecto?")
+    one = answered(first, "¿Cuánto vale el proyecto?", "Vale 40 % [1].")
+    sources = numbered(sentences(3, "taller"))
+    chained = prompt_size(build_messages(SYSTEM, sources, "¿y el taller?", conversation([one], True)))
+    fitted = fit_prompt(words, chained - 1, SYSTEM, sources, "¿y el taller?", [one])
+    assert not fitted.chained and fitted.history == [one] and fitted.passages == sources
+    assert fitted.messages[1:3] == [{"role": "user", "content": "Pregunta: ¿Cuánto vale el proyecto?"},
+                                    {"role": "assistant", "content": "Vale 40 % [1]."}]
+    assert "proyecto con cinco" not in str(fitted.messages)  # the earlier sources are gone, its answer kept
+    assert fitted.tokens <= chained - 1
+    # an exchange remembered without its prompt (declined, or from before prompts were kept) is sent alone
+    bare = fit_prompt(words, 1000, SYSTEM, sources, "¿y el taller?", [Exchange("¿Cuánto vale?", "40 %")])
+    assert not bare.chained and bare.messages[1]["content"] == "Pregunta: ¿Cuánto vale?"
