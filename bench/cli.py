@@ -28,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from bench.levers import bench_answer_cache, bench_prompt_lookup
+from bench.levers import bench_answer_cache, bench_follow_ups, bench_prompt_lookup
 from bench.measure import (
     BARE_MODEL_CHILD,
     SECTIONS,
@@ -203,6 +203,7 @@ def run_sections(kb: Knowledge, plan: Plan, work: Path, meta: dict, figures: lis
     section("synthetic", synthetic)
     section("answers", lambda: [*bench_answers(kb.answerer, asked, lambda line: print(line, file=sys.stderr)),
                                 *bench_prompt_lookup(kb, asked), *bench_answer_cache(kb, asked)])
+    section("follow_ups", lambda: bench_follow_ups(kb, questions[: max(plan.questions, 3)]))  # ≥ 1 conversation
     section("throughput", lambda: bench_throughput(kb.answerer, asked, plan.concurrent))
     section("server", lambda: bench_server(kb, asked, server_url, lambda line: print(line, file=sys.stderr)))
     section("rss", lambda: [bot_rss(kb, questions[: plan.rss_questions])])

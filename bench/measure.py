@@ -29,8 +29,8 @@ from knowledge.store import ChunkStore
 
 from .report import Figure, at_least, at_most, fmt, percentile
 
-SECTIONS = ("ingest", "retrieval", "synthetic", "answers", "throughput", "server", "rss",
-            "media")  # server: bench/server.py, media: bench/media.py
+SECTIONS = ("ingest", "retrieval", "synthetic", "answers", "follow_ups", "throughput", "server", "rss",
+            "media")  # follow_ups: bench/levers.py, server: bench/server.py, media: bench/media.py
 Log = Callable[[str], None]
 
 

@@ -30,9 +30,9 @@ from .generation import GenerationQueue, LlamaGenerator, Ticket
 from .grounding import check
 from .prompt import (
     MIN_SOURCE_TOKENS,
+    Exchange,
     Passage,
     PromptShape,
-    Exchange,
     build_messages,
     conversation,
     echoes_system_prompt,

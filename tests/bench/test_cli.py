@@ -24,7 +24,7 @@ def test_quick_defaults_explicit_options_win_and_unknown_sections_are_refused():
     plan = make_plan(True, None, None, None, None, None, "rss, throughput")
     assert plan.corpus == SAMPLE_COURSE and plan.qa == SAMPLE_COURSE / "preguntas.jsonl"
     assert (plan.questions, plan.synthetic, plan.concurrent) == (2, 2_000, 2)
-    assert plan.sections == ["ingest", "retrieval", "synthetic", "answers", "server", "media"]
+    assert plan.sections == ["ingest", "retrieval", "synthetic", "answers", "follow_ups", "server", "media"]
     plan = make_plan(True, SAMPLE_COURSE, None, 3, 500, 4, "")
     assert (plan.questions, plan.synthetic, plan.concurrent, plan.sections) == (3, 500, 4, list(SECTIONS))
     with pytest.raises(typer.BadParameter, match="unknown section.*answer"):

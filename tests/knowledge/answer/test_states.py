@@ -21,7 +21,8 @@ def noop(piece: str) -> None:
 
 def follow_up(first_answer: str) -> list[dict]:
     return [*FIRST, {"role": "assistant", "content": first_answer},
-            {"role": "user", "content": "Fuentes:\n\n[1] Clase 8\nSe usa k = 5.\n\nPregunta: ¿y cuántas veces entrena?"}]
+            {"role": "user", "content": "Fuentes:\n\n[1] Clase 8\nSe usa k = 5.\n\n"
+                                        "Pregunta: ¿y cuántas veces entrena?"}]
 
 
 @pytest.fixture(scope="module")
