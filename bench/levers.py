@@ -160,10 +160,10 @@ def bench_follow_ups(kb: Knowledge, questions: list[str], turns: int = 3) -> lis
     if any(chained):  # the lever where it applies: the follow-ups that continued, against the same ones compact
         kept_on = [t for t, c in zip(on, chained, strict=True) if c]
         kept_off = [t for t, c in zip(off, chained, strict=True) if c]
-        figures += [Figure("follow_ups", "uncached prompt tokens p50, the follow-ups that continued",
+        figures += [Figure("follow_ups", "uncached tokens p50, those continued",
                            p50(kept_on, "uncached"), "tok", None, p50(kept_off, "uncached"), "the same ones compact",
                            f"{len(kept_on)} follow-ups"),
-                    Figure("follow_ups", "TTFT p50, the follow-ups that continued", p50(kept_on, "ttft_ms"), "ms",
+                    Figure("follow_ups", "TTFT p50, those continued", p50(kept_on, "ttft_ms"), "ms",
                            None, p50(kept_off, "ttft_ms"), "the same ones compact")]
     return [*figures, Figure("follow_ups", "saved KV states", states.size / 2**20 if states else 0.0, "MB",
                              at_most(state_mb), float(state_mb), "COURSEBOT_GENERATOR_STATE_CACHE_MB",

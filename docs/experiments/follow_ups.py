@@ -45,9 +45,13 @@ with Knowledge(settings) as kb:
                                               result.timings.get("ttft_ms"), result.timings["total_ms"]))
             uncached[name].append(result.timings["prompt_tokens"] - result.timings["cached_tokens"])
             ttft[name].append(result.timings["ttft_ms"] or result.timings["total_ms"])
-            continued += name == "continued" and bool(remembered) and \
-                result.exchange.prompt[:len(remembered[0].prompt)] == remembered[0].prompt
-        print(f"{n}/{len(pairs)} {b.id}: " + ", ".join(f"{k} {outcomes_by_id(v[-1:])[b.id]}"
+            if name == "continued":
+                continued_now = bool(remembered) and \
+                    result.exchange.prompt[:len(remembered[0].prompt)] == remembered[0].prompt
+                continued += continued_now
+        state = "continued" if remembered and records["continued"] and continued_now else \
+            ("A declined" if not remembered else "did not fit")
+        print(f"{n}/{len(pairs)} {b.id} ({state}): " + ", ".join(f"{k} {outcomes_by_id(v[-1:])[b.id]}"
                                                         for k, v in records.items()), flush=True)
 print(f"\n{view.generator.name}, {len(pairs)} follow-ups, {continued} of them continued their previous prompt "
       f"(the others followed a declined answer, which is not remembered, or did not fit)")

@@ -282,9 +282,9 @@ class Answerer:
                    "completion_tokens": completion.completion_tokens if completion else 0,
                    **({"replayed": True} if completion and completion.replayed else {}),
                    **retrieved.left_out}
-        # the model's own words, so a follow-up's prompt matches the state this answer left; a declined answer
-        # is the decline the student saw
-        said = Exchange(question, answer) if decision.abstain or completion is None else \
-            Exchange(question, raw, tuple(build_messages(self.system, sources, question, retrieved.earlier)[1:]))
+        # the prompt the model answered and its own words, so a follow-up's prompt matches the state this answer
+        # left; a declined answer is the decline the student saw (the bot does not remember those)
+        prompt = tuple(build_messages(self.system, sources, question, retrieved.earlier)[1:]) if completion else ()
+        said = Exchange(question, answer if decision.abstain else raw, prompt)
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
                             raw, round(support, 3), timings, top_similarity, attributed_citations, said)

@@ -33,7 +33,7 @@ def test_follow_ups_continued_read_fewer_tokens_than_questions_and_answers_alone
     uncached = by_name["follow-up uncached prompt tokens p50, continued"]
     continued = int(re.search(r"\((\d+) continued their previous prompt", uncached.note).group(1))
     assert "2 follow-ups" in uncached.note and continued >= 1  # the tiny model declines some: those start afresh
-    subset = by_name["uncached prompt tokens p50, the follow-ups that continued"]
+    subset = by_name["uncached tokens p50, those continued"]
     assert f"{continued} follow-ups" in subset.note
     assert subset.value < subset.baseline  # its own turn only, against the earlier question, answer and its turn
     assert uncached.value <= uncached.baseline
