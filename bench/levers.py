@@ -24,6 +24,13 @@ from .report import Figure, at_least, at_most, percentile
 DRAFT_TOKENS = 10  # what the "on" side drafts when the configured generator drafts nothing
 
 
+def _local(s, **options) -> LlamaGenerator:
+    """Another copy of the configured in-process generator (its model, LoRA and threads), with `options`."""
+    lora = s.model_path(s.generator_lora) if s.generator_lora else None
+    return LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora,
+                          lora_scale=s.generator_lora_scale, **options)
+
+
 def _timed(generator: LlamaGenerator, messages: list[dict], max_tokens: int, temperature: float) -> dict:
     # the state a request finds in service, the same for both sides: only the system prompt in the KV cache
     generator.llama.create_chat_completion(messages=[messages[0], {"role": "user", "content": "ok"}], max_tokens=1)
@@ -41,9 +48,7 @@ def bench_prompt_lookup(kb: Knowledge, questions: list[str], temperature: float 
     """The configured generator's model with prompt lookup off and on, on the pipeline's own messages."""
     s, answerer = kb.settings, kb.answerer
     draft = s.generator_draft_tokens or DRAFT_TOKENS
-    lora = s.model_path(s.generator_lora) if s.generator_lora else None
-    sides = {n: LlamaGenerator(s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora,
-                               lora_scale=s.generator_lora_scale, draft_tokens=n) for n in (0, draft)}
+    sides = {n: _local(s, draft_tokens=n) for n in (0, draft)}
     max_tokens = s.max_answer_tokens
     rows = []
     for q in questions:
@@ -111,12 +116,10 @@ def bench_follow_ups(kb: Knowledge, questions: list[str], turns: int = 3) -> lis
     talks = _conversations(questions, turns)
     if not talks:
         return []
-    lora = s.model_path(s.generator_lora) if s.generator_lora else None
     state_mb = s.generator_state_cache_mb or 256
     settings = replace(kb.answerer.settings, cache_seconds=0)
-    sides = {name: Answerer(kb.retriever, LlamaGenerator(
-        s.model_path(s.generator_model), s.n_ctx, s.n_threads, lora_path=lora, lora_scale=s.generator_lora_scale,
-        state_cache_mb=mb), settings=settings) for name, mb in (("continued", state_mb), ("compact", 0))}
+    sides = {name: Answerer(kb.retriever, _local(s, state_cache_mb=mb), settings=settings)
+             for name, mb in (("continued", state_mb), ("compact", 0))}
     rows: dict[str, list[dict]] = {name: [] for name in sides}
     chained: list[bool] = []  # per follow-up: whether the continued side's prompt continued the previous one
     try:

@@ -64,7 +64,9 @@ class Retrieved:
     retrieval_ms: float
     queue_position: int = 0
     left_out: dict[str, int] = field(default_factory=dict)  # what `fit_prompt` dropped or cut, if anything
-    earlier: list[dict] = field(default_factory=list)  # the conversation's messages before the question's own
+    # the messages after the system prompt, as `prepare` fitted them: the conversation so far, then the question
+    # with its sources
+    prompt: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -175,7 +177,7 @@ class Answerer:
                 **filters) -> tuple[Retrieved, list[Exchange]]:
         """What answering does before the generation queue (blocking): check the question's length, retrieve, and
         fit the sources and the conversation (its last `max_history_turns` exchanges, or the last one's whole prompt
-        when it fits: `fit_prompt`) to the context. Returns (retrieved, with `earlier` set; the exchanges kept)."""
+        when it fits: `fit_prompt`) to the context. Returns (retrieved, with `prompt` set; the exchanges kept)."""
         self.check_question(question)
         retrieved = self.retrieve(question, **filters)
         turns = self.settings.max_history_turns
@@ -184,16 +186,16 @@ class Answerer:
             fitted = fit_prompt(self.count_tokens, self.prompt_budget, self.system, retrieved.passages, question,
                                 history)
             retrieved.passages, history, retrieved.left_out = fitted.passages, fitted.history, fitted.left_out()
-            retrieved.earlier = fitted.messages[1:-1]
+            retrieved.prompt = fitted.messages[1:]
         else:
-            retrieved.earlier = conversation(history, chained=False)
+            retrieved.prompt = build_messages(self.system, retrieved.passages, question,
+                                              conversation(history, chained=False))[1:]
         return retrieved, history
 
-    def submit(self, question: str, sources: list[Passage], earlier: list[dict] | None,
-               cache_key: str | None = None) -> Ticket:
-        """Queue the generation for these sources after the conversation's `earlier` messages, as `prepare` fitted
-        them (kept under `cache_key`)."""
-        messages = build_messages(self.system, sources, question, earlier)
+    def submit(self, question: str, prompt: list[dict], cache_key: str | None = None) -> Ticket:
+        """Queue the generation of `question`'s answer to the system prompt and `prompt`, as `prepare` fitted it
+        (kept under `cache_key`)."""
+        messages = [{"role": "system", "content": self.system}, *prompt]
 
         def work(on_token):
             completion = self.generator.stream(messages, self.settings.max_answer_tokens, on_token)
@@ -215,7 +217,7 @@ class Answerer:
             if (cached := self.cache.get(key)) is not None:
                 retrieved.queue_position = 0
                 return Ticket.replay(cached, self.queue)
-        ticket = self.submit(question, retrieved.passages, retrieved.earlier, key)
+        ticket = self.submit(question, retrieved.prompt, key)
         retrieved.queue_position = ticket.position
         return ticket
 
@@ -284,7 +286,6 @@ class Answerer:
                    **retrieved.left_out}
         # the prompt the model answered and its own words, so a follow-up's prompt matches the state this answer
         # left; a declined answer is the decline the student saw (the bot does not remember those)
-        prompt = tuple(build_messages(self.system, sources, question, retrieved.earlier)[1:]) if completion else ()
-        said = Exchange(question, answer if decision.abstain else raw, prompt)
+        said = Exchange(question, answer if decision.abstain else raw, tuple(retrieved.prompt) if completion else ())
         return AnswerResult(question, answer, decision.abstain, decision.reason, citations, retrieved.hits,
                             raw, round(support, 3), timings, top_similarity, attributed_citations, said)

@@ -20,8 +20,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import GeneratorUnavailable
-from .states import KVStates
+from .states import KVStates, common_prefix
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +134,7 @@ class LlamaGenerator:
     def prompt_stats(self, messages: list[dict]) -> tuple[int, int]:
         """(prompt tokens, tokens already in the KV cache from the previous request's common prefix)."""
         tokens = self.prompt_tokens(messages)
-        cached = self.llama._input_ids[: self.llama.n_tokens].tolist()
-        common = 0
-        for a, b in zip(tokens, cached, strict=False):
-            if a != b:
-                break
-            common += 1
-        return len(tokens), common
+        return len(tokens), common_prefix(self.llama.input_ids[: self.llama.n_tokens], np.array(tokens, dtype=np.intc))
 
     def _start(self, messages: list[dict]) -> tuple[int, int]:
         """Before a generation: restore the saved state this prompt continues, if any; (prompt tokens, cached)."""

@@ -49,7 +49,10 @@ class KVStates:
     @property
     def size(self) -> int:
         with self._lock:
-            return sum(len(s.data) for s in self._saved.values())
+            return self._bytes()
+
+    def _bytes(self) -> int:  # with the lock held
+        return sum(len(s.data) for s in self._saved.values())
 
     def __len__(self) -> int:
         return len(self._saved)
@@ -72,7 +75,7 @@ class KVStates:
         with self._lock:
             self._saved.pop(key, None)
             self._saved[key] = saved
-            total = sum(len(s.data) for s in self._saved.values())
+            total = self._bytes()
             while total > self.capacity_bytes:
                 _, dropped = self._saved.popitem(last=False)
                 total -= len(dropped.data)
@@ -94,7 +97,7 @@ class KVStates:
         import llama_cpp
 
         tokens = np.array(prompt, dtype=np.intc)
-        live = common_prefix(np.array(llama.input_ids[: llama.n_tokens], dtype=np.intc), tokens)
+        live = common_prefix(llama.input_ids[: llama.n_tokens], tokens)
         saved, shared = self.best(tokens)
         if saved is None or shared <= live:
             return live

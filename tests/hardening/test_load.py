@@ -75,11 +75,11 @@ def trace_pipeline(kb: Knowledge, monkeypatch) -> Trace:
     answerer, generator = kb.answerer, kb.generator
     real_submit, real_stream = answerer.submit, generator.stream
 
-    def submit(question, sources, history, *rest):  # called on the event loop, in the order questions are queued
+    def submit(question, *rest):  # called on the event loop, in the order questions are queued
         with trace.lock:
             trace.submitted.append(tag_of(question))
             trace.events.append(("submit", tag_of(question)))
-            return real_submit(question, sources, history, *rest)
+            return real_submit(question, *rest)
 
     def stream(messages, max_tokens, on_token, **kwargs):  # called by the queue's one worker thread
         with trace.lock:
