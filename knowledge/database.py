@@ -84,10 +84,19 @@ def legacy_revision(conn: Connection) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` (a no-op when it is there already)."""
-    if revision == "head" and current_revision(engine) == head_revision():
-        return
-    with migration_lock(engine), engine.begin() as conn:
+    """Bring the database to `revision` (a no-op when it is there already).
+
+    The revision is read under the migration lock, not before it: on SQLite a worker's first connection switches
+    the file to WAL, which must not race another worker's migration (a copy of a table under `batch_alter_table`).
+    """
+    with migration_lock(engine):
+        if revision == "head" and with_retry(lambda: current_revision(engine)) == head_revision():
+            return
+        migrate(engine, revision)
+
+
+def migrate(engine: Engine, revision: str) -> None:
+    with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
         config = alembic_config(conn)

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 import bot.tables  # noqa: F401  (registers the bot's tables on Base.metadata: the schema must cover them too)
+import knowledge.leases  # noqa: F401  (and the workers' leases)
 from knowledge.database import current_revision, head_revision, make_engine, make_sessionmaker, upgrade, with_retry
 from knowledge.registry import Base, Source
 
@@ -86,6 +87,23 @@ def test_workers_starting_together_migrate_the_database_once(database_url):
     for t in threads:
         t.join()
     assert errors == [] and done == [head_revision()] * 4
+
+
+def test_a_starting_worker_opens_no_connection_while_another_migrates(tmp_path):
+    """SQLite: the revision is read under the migration lock, so a worker's first connection (which switches the file
+    to WAL) cannot race a migration in progress; before the fix it connected first and could get 'database is locked'."""
+    import fcntl
+
+    db = tmp_path / "w.db"
+    with open(f"{db}.migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        worker = threading.Thread(target=make_sessionmaker, args=(f"sqlite:///{db}",))
+        worker.start()
+        time.sleep(0.5)
+        assert worker.is_alive() and not db.exists()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    worker.join(timeout=30)
+    assert current_revision(make_engine(f"sqlite:///{db}")) == head_revision()
 
 
 def test_sources_are_unique_per_collection(database_url):
